@@ -1,0 +1,459 @@
+"""The Patchwatch data directory: small tables, sharded growing tables, transcripts, schema version.
+
+Layout::
+
+    <data_dir>/patchwatch.json                main TinyDB: ``meta`` (schema version) and small bounded tables
+    <data_dir>/runs/ host_results/ events/ outbox/    ShardedTable directories (growing data)
+    <data_dir>/transcripts/<run_id>/<host>.log        plain text, one file per host per run
+    <data_dir>/.patchwatch.lock                       DataDirLock (taken by the owner, not by Store)
+
+The store is dict-based: callers convert domain objects to and from dicts, and every record has a string
+``"id"``. What is returned is always a copy; mutating it changes nothing until it is written back.
+
+Concurrency contract: a Store is used by exactly ONE thread of ONE process. It has no internal locking
+(TinyDB has none either; four threads on one TinyDB object crashed it), so the engine confines the Store to a
+single I/O thread and everything else talks to that thread. Across processes, whoever writes must hold
+:class:`~console.store.lock.DataDirLock` for the directory; the Store does not take it itself so that a
+read-only viewer (``read_only=True``) can open a directory a running daemon owns. A read-only Store refuses
+every write with :class:`StoreError`, never creates or deletes files, and shows the data as of when each file
+was first read (reopen it to refresh).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.table import Table
+
+from console.errors import StoreError
+from console.store.atomic import AtomicJSONStorage, fsync_directory
+from console.store.sharded import ShardedTable, copy_record
+
+__all__ = [
+    "DEFAULT_SHARD_SIZES",
+    "MAIN_FILE_NAME",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "SHARDED_INDEXES",
+    "Migration",
+    "Store",
+    "register_migration",
+    "safe_file_name",
+]
+
+#: Version of the on-disk layout this code reads and writes. Bump it together with a registered migration.
+SCHEMA_VERSION = 1
+
+MAIN_FILE_NAME = "patchwatch.json"
+TRANSCRIPTS_DIR = "transcripts"
+
+_META_TABLE = "meta"
+_SCHEMA_DOC_ID = "schema"
+
+Migration = Callable[["Store"], None]
+
+#: ``from_version -> function`` that upgrades a store from ``from_version`` to ``from_version + 1``. Steps
+#: run in order when an older store is opened for writing, and the version is saved after each step, so an
+#: interrupted upgrade resumes at the step that did not finish (steps must therefore be safe to re-run).
+MIGRATIONS: dict[int, Migration] = {}
+
+
+def register_migration(from_version: int) -> Callable[[Migration], Migration]:
+    """Decorator that registers the upgrade step from ``from_version`` to the next version."""
+
+    def register(func: Migration) -> Migration:
+        if from_version in MIGRATIONS:
+            raise ValueError(f"a migration from schema {from_version} is already registered")
+        MIGRATIONS[from_version] = func
+        return func
+
+    return register
+
+
+#: Records per shard file. The cost of one write is a JSON dump of the whole shard (records x record size),
+#: so each size bounds the bytes rewritten per commit while keeping the number of files moderate:
+#: - events: small (~300 B) and append-only; 500 keeps a write under ~150 KB and 1M events in 2,000 files.
+#: - runs: ~1 KB each and updated on every state change of a run; 200 keeps those rewrites ~200 KB.
+#: - host_results: the largest records (package lists, often 5-25 KB); 100 keeps a full shard in the low MB.
+#: - outbox: rendered messages plus delivery attempts, updated on each retry; 200 (~200-400 KB).
+DEFAULT_SHARD_SIZES: dict[str, int] = {"runs": 200, "host_results": 100, "events": 500, "outbox": 200}
+
+#: Fields each sharded table can be searched by through an in-memory index.
+SHARDED_INDEXES: dict[str, tuple[str, ...]] = {
+    "runs": ("task_id",),
+    "host_results": ("run_id",),
+    "events": ("run_id", "task_id"),
+    "outbox": ("run_id",),
+}
+
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+_MAX_NAME = 120
+
+
+def safe_file_name(name: str) -> str:
+    """A file name derived from ``name`` that cannot leave its directory or clash with another name's.
+
+    Letters, digits, ``.``, ``_`` and ``-`` are kept, so ordinary host names and run ids stay readable. Any
+    other character becomes ``_``, a leading dot becomes ``_`` (no ``..``, no hidden files), and long names
+    are cut. Whenever the name had to change, ``~`` and a hash of the original are appended: ``~`` never
+    survives cleaning, so a changed name can never equal an unchanged one, and ``a/b`` and ``a_b`` get
+    different files.
+    """
+    cleaned = _UNSAFE_CHARS.sub("_", name)
+    if cleaned.startswith("."):
+        cleaned = "_" + cleaned[1:]
+    if cleaned == name and 0 < len(name) <= _MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{cleaned[:_MAX_NAME]}~{digest}"
+
+
+def _kind_matches(kind: Any, wanted: str) -> bool:
+    if not isinstance(kind, str):
+        return False
+    if wanted.endswith("."):
+        return kind.startswith(wanted)
+    return kind == wanted
+
+
+class Store:
+    """All persistent state of one data directory. One thread, one process (see the module docstring).
+
+    ``shard_sizes`` overrides :data:`DEFAULT_SHARD_SIZES` per table (tests use small shards).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        shard_sizes: Mapping[str, int] | None = None,
+        read_only: bool = False,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.read_only = read_only
+        self.main_path = self.data_dir / MAIN_FILE_NAME
+        sizes = dict(DEFAULT_SHARD_SIZES)
+        for name, size in (shard_sizes or {}).items():
+            if name not in SHARDED_INDEXES:
+                raise ValueError(f"unknown sharded table {name!r} (known: {', '.join(SHARDED_INDEXES)})")
+            if not isinstance(size, int) or size < 1:
+                raise ValueError(f"shard size of {name!r} must be a positive integer, not {size!r}")
+            sizes[name] = size
+        self._shard_sizes = sizes
+        self._sharded: dict[str, ShardedTable] = {}
+        self._next_seq: int | None = None
+        self._closed = False
+
+        if read_only:
+            if not self.data_dir.is_dir():
+                raise StoreError(f"no data directory at {self.data_dir}")
+        elif not self.data_dir.is_dir():
+            self.data_dir.mkdir(parents=True)
+            fsync_directory(self.data_dir.parent)
+        self._db = TinyDB(self.main_path, storage=AtomicJSONStorage, read_only=read_only)
+        try:
+            self._open_schema()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- schema --------------------------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int | None:
+        """The version recorded in the main file (``None`` only for an empty directory opened read-only)."""
+        doc = self._schema_doc()
+        return doc["schema_version"] if doc else None
+
+    def _meta(self) -> Table:
+        return self._db.table(_META_TABLE)
+
+    def _schema_doc(self) -> dict[str, Any] | None:
+        for doc in self._meta().all():
+            if doc.get("id") == _SCHEMA_DOC_ID:
+                return dict(doc)
+        return None
+
+    def _open_schema(self) -> None:
+        doc = self._schema_doc()
+        if doc is None:
+            if self._db.tables() - {_META_TABLE}:
+                raise StoreError(
+                    f"{self.main_path} has tables but no schema version; it was not written by Patchwatch"
+                )
+            if not self.read_only:
+                self._set_schema_version(SCHEMA_VERSION)
+            return
+        version = doc.get("schema_version")
+        if not isinstance(version, int) or version < 0:
+            raise StoreError(f"{self.main_path}: invalid schema version {version!r}")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.main_path} was written by a newer Patchwatch "
+                f"(schema {version} > {SCHEMA_VERSION}); upgrade"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if self.read_only:
+            raise StoreError(
+                f"{self.main_path} uses schema {version} and needs an upgrade to {SCHEMA_VERSION}; "
+                f"open it once read-write (start the daemon) to migrate it"
+            )
+        while version < SCHEMA_VERSION:
+            step = MIGRATIONS.get(version)
+            if step is None:
+                raise StoreError(f"{self.main_path}: no migration from schema {version} to {version + 1}")
+            step(self)
+            version += 1
+            self._set_schema_version(version)
+
+    def _set_schema_version(self, version: int) -> None:
+        self.put_doc(_META_TABLE, {"id": _SCHEMA_DOC_ID, "schema_version": version})
+
+    # -- small tables --------------------------------------------------------------------------------------
+
+    def table(self, name: str) -> Table:
+        """A TinyDB table in the main file for small bounded data (tasks, scheduler state, inventory...).
+
+        Every write rewrites the whole main file, so growing data belongs in :meth:`sharded`. Documents TinyDB
+        returns may share nested objects with the cache: copy before mutating, or use the ``*_doc`` helpers.
+        """
+        self._check_open()
+        if name == _META_TABLE:
+            raise ValueError("the meta table belongs to the store; use schema_version")
+        return self._db.table(name)
+
+    def get_doc(self, table: str, doc_id: str) -> dict[str, Any] | None:
+        """A copy of the document with ``"id" == doc_id`` in a small table, or ``None``."""
+        for doc in self.table(table).all():
+            if doc.get("id") == doc_id:
+                return copy_record(dict(doc))
+        return None
+
+    def put_doc(self, table: str, doc: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert or replace (not merge) the document with this ``"id"``; one write. Returns a copy."""
+        self._check_writable()
+        doc_id = doc.get("id")
+        if not isinstance(doc_id, str) or not doc_id:
+            raise ValueError(f"a document needs a non-empty string 'id', got {doc_id!r}")
+        new = json.loads(json.dumps(dict(doc), allow_nan=False))
+        tbl = self._db.table(table)
+        for existing in tbl.all():
+            if existing.get("id") == doc_id:
+
+                def replace(stored: MutableMapping[Any, Any]) -> None:
+                    stored.clear()
+                    stored.update(new)
+
+                tbl.update(replace, doc_ids=[existing.doc_id])
+                break
+        else:
+            tbl.insert(new)
+        return copy_record(new)
+
+    def delete_doc(self, table: str, doc_id: str) -> bool:
+        """Remove the document with this ``"id"``; ``False`` if there was none (and nothing was written)."""
+        self._check_writable()
+        tbl = self._db.table(table)
+        ids = [d.doc_id for d in tbl.all() if d.get("id") == doc_id]
+        if not ids:
+            return False
+        tbl.remove(doc_ids=ids)
+        return True
+
+    def all_docs(self, table: str) -> list[dict[str, Any]]:
+        """Copies of every document of a small table, in insertion order."""
+        return [copy_record(dict(doc)) for doc in self.table(table).all()]
+
+    # -- sharded tables ------------------------------------------------------------------------------------
+
+    def sharded(self, name: str) -> ShardedTable:
+        """The growing table ``name`` (runs, host_results, events, outbox), opened and indexed on first use.
+
+        Opening lazily lets a viewer that only needs the small tables avoid reading every shard.
+        """
+        self._check_open()
+        table = self._sharded.get(name)
+        if table is None:
+            if name not in SHARDED_INDEXES:
+                raise ValueError(f"unknown sharded table {name!r} (known: {', '.join(SHARDED_INDEXES)})")
+            table = ShardedTable(
+                self.data_dir / name,
+                self._shard_sizes[name],
+                SHARDED_INDEXES[name],
+                read_only=self.read_only,
+            )
+            self._sharded[name] = table
+        return table
+
+    # -- events --------------------------------------------------------------------------------------------
+
+    def _events(self) -> ShardedTable:
+        events = self.sharded("events")
+        if self._next_seq is None:
+            # The newest event carries the highest seq, so the counter needs no separate (whole-main-file)
+            # write per append: it is persisted by the events themselves.
+            newest = next(events.iter_newest(lambda d: isinstance(d.get("seq"), int)), None)
+            self._next_seq = newest["seq"] + 1 if newest else 1
+        return events
+
+    def append_events(self, events: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Store events in one batch (one write per touched shard) and return them as stored.
+
+        Each event gets the next ``seq`` (a strictly increasing integer that continues after a reopen) and,
+        if it has none, the id ``ev-<seq>``. Each needs a string ``kind`` and a string ``at`` (ISO-8601 UTC,
+        all in one format, because :meth:`query_events` compares them as strings). The caller's dicts are not
+        changed.
+        """
+        self._check_writable()
+        table = self._events()
+        assert self._next_seq is not None
+        prepared: list[dict[str, Any]] = []
+        for offset, event in enumerate(events):
+            for field in ("kind", "at"):
+                if not isinstance(event.get(field), str):
+                    raise ValueError(f"event {offset}: {field!r} must be a string, got {event.get(field)!r}")
+            seq = self._next_seq + offset
+            doc = dict(event)
+            doc["seq"] = seq
+            doc.setdefault("id", f"ev-{seq:012d}")
+            prepared.append(doc)
+        try:
+            stored = table.insert_many(prepared)
+        except BaseException:
+            # A batch spanning shards may have been partly written; recount from what is really stored.
+            self._next_seq = None
+            raise
+        self._next_seq += len(stored)
+        return stored
+
+    def query_events(
+        self,
+        since: str | None = None,
+        until: str | None = None,
+        task_id: str | None = None,
+        run_id: str | None = None,
+        host: str | None = None,
+        kind: str | None = None,
+        text: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Events matching every given filter, newest first by default (insertion order).
+
+        ``since`` is inclusive and ``until`` exclusive, compared as strings with the ``at`` field (so a bare
+        date such as ``"2026-11-02"`` works as a day boundary). ``kind`` is an exact kind, or a prefix when it
+        ends with ``.`` (``"run."``). ``text`` is a case-insensitive substring of the event's JSON. With
+        ``run_id`` or ``task_id`` only the shards holding that run's/task's events are read; with ``limit``
+        reading stops as soon as enough events are found.
+        """
+        if limit is not None and limit <= 0:
+            return []
+        needle = text.casefold() if text else None
+
+        def matches(event: Mapping[str, Any]) -> bool:
+            at = event.get("at")
+            if since is not None and not (isinstance(at, str) and at >= since):
+                return False
+            if until is not None and not (isinstance(at, str) and at < until):
+                return False
+            if task_id is not None and event.get("task_id") != task_id:
+                return False
+            if run_id is not None and event.get("run_id") != run_id:
+                return False
+            if host is not None and event.get("host") != host:
+                return False
+            if kind is not None and not _kind_matches(event.get("kind"), kind):
+                return False
+            return needle is None or needle in json.dumps(event, ensure_ascii=False).casefold()
+
+        table = self._events()
+        found: Iterator[dict[str, Any]]
+        if run_id is not None:
+            found = table.iter_by("run_id", run_id, newest_first=newest_first, predicate=matches)
+        elif task_id is not None:
+            found = table.iter_by("task_id", task_id, newest_first=newest_first, predicate=matches)
+        elif newest_first:
+            found = table.iter_newest(matches)
+        else:
+            found = table.iter_oldest(matches)
+        return list(itertools.islice(found, limit))
+
+    # -- transcripts ---------------------------------------------------------------------------------------
+
+    @property
+    def transcripts_dir(self) -> Path:
+        return self.data_dir / TRANSCRIPTS_DIR
+
+    def transcript_path(self, run_id: str, host: str) -> Path:
+        """Where the SSH transcript of ``host`` in ``run_id`` lives; creates the run's directory (unless
+        read-only). Both names pass through :func:`safe_file_name`, so a hostile host name such as
+        ``../../etc/passwd`` still lands inside the run's directory."""
+        self._check_open()
+        root = self.transcripts_dir
+        run_dir = root / safe_file_name(run_id)
+        path = run_dir / f"{safe_file_name(host)}.log"
+        # Belt and braces: safe_file_name cannot produce a separator or "..", but never hand out a path
+        # outside the transcripts directory (unreachable by construction).
+        if not path.resolve().is_relative_to(root.resolve()):  # pragma: no cover
+            raise StoreError(f"transcript path for {host!r} escapes {root}")
+        if not self.read_only:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def read_transcript(self, run_id: str, host: str) -> str:
+        """The whole transcript as text (``""`` if none was written); undecodable bytes become U+FFFD.
+
+        For very large transcripts a viewer should read :meth:`transcript_path` lazily instead.
+        """
+        path = self.transcript_path(run_id, host)
+        try:
+            return path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"the store of {self.data_dir} is closed")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self.read_only:
+            raise StoreError(
+                f"{self.data_dir} is open read-only; this process does not own the data directory"
+            )
+
+    def close(self) -> None:
+        """Release every file's in-memory copy. Writes are durable as soon as each call returns, so closing
+        flushes nothing; it only frees memory. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        for table in self._sharded.values():
+            table.close()
+        self._sharded.clear()
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,173 @@
+"""Scan_OS_Patch through real asyncssh servers on loopback (the simulated fleet)."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+
+import pytest
+from support import open_engine, task_input, utc
+
+from console.clock import ManualClock, SystemClock
+from console.domain.run import HostStatus, RunState
+from console.jobs import Target
+from console.scan.adhoc import adhoc_scan
+from console.scan.credentials import CredentialProfile, load_credential
+from console.scan.executor import ScanOptions
+from console.sim.fleet import FAULT_CATEGORY, FAULTS, start_fleet
+
+
+def targets_of(fleet):
+    return [Target(name=h.name, address=h.address, port=h.port, user=h.user, groups=(h.family.value, "sim"))
+            for h in fleet.hosts]
+
+
+def credential_of(fleet, files, *, sudo=True):
+    profile = CredentialProfile(name="sim", user=fleet.user, key_files=(str(files.private_key),),
+                                known_hosts=(str(files.known_hosts),), sudo="sudo" if sudo else "none")
+    return load_credential(profile)
+
+
+FAST = ScanOptions(connect_timeout=2.0, command_timeout=3.0, refresh_metadata=True, concurrency=50)
+
+
+async def test_every_fault_lands_in_its_category_and_healthy_hosts_report_planted_packages(tmp_path):
+    faults = {name: 1 for name in FAULTS if name != "huge_output"}
+    fleet = await start_fleet(24, faults=faults, seed=7, slow_delay=0.3)
+    try:
+        files = fleet.write_files(tmp_path)
+        results = await adhoc_scan(targets_of(fleet), credential_of(fleet, files), FAST)
+    finally:
+        await fleet.close()
+    by_host = {r.host: r for r in results}
+    assert set(by_host) == {h.name for h in fleet.hosts}
+    for host in fleet.hosts:
+        result = by_host[host.name]
+        expected = FAULT_CATEGORY.get(host.fault) if host.fault else None
+        if expected is None:
+            assert result.status is HostStatus.OK, (host.name, host.fault, result.reason)
+            planted = {(p.name, p.available) for p in host.packages}
+            assert {(p["name"], p["available"]) for p in result.packages} == planted, host.name
+            assert result.missing_count == len(host.packages)
+            assert result.security_count == host.security_count, host.name
+            if host.fault == "reboot_pending":
+                assert result.reboot_required is True
+        else:
+            assert result.status is HostStatus.FAILED, (host.name, host.fault)
+            assert result.category == expected, (host.name, host.fault, result.category, result.reason)
+            assert result.reason and "\n" not in result.reason and result.hint
+
+
+async def test_huge_output_hang_and_drop_keep_memory_bounded_and_the_scan_finishes(tmp_path):
+    fleet = await start_fleet(6, faults={"huge_output": 1, "hang": 1, "drop_mid_output": 1}, seed=3,
+                              huge_bytes=100 * 1024 * 1024)
+    try:
+        files = fleet.write_files(tmp_path)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.monotonic()
+        results = await adhoc_scan(targets_of(fleet), credential_of(fleet, files),
+                                   ScanOptions(connect_timeout=3, command_timeout=20, concurrency=10))
+        elapsed = time.monotonic() - started
+        grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    finally:
+        await fleet.close()
+    by_fault = {h.fault: next(r for r in results if r.host == h.name) for h in fleet.hosts}
+    assert by_fault["huge_output"].category == "tool" and "MB" in by_fault["huge_output"].reason
+    assert by_fault["hang"].category == "timeout"
+    assert by_fault["drop_mid_output"].category == "network"
+    assert sum(r.status is HostStatus.OK for r in results) == 3
+    # The whole 100 MB went through this process (client and server); peak memory must not follow it.
+    assert grown_mb < 60, f"peak RSS grew by {grown_mb:.0f} MB for a 100 MB output"
+    assert elapsed < 60
+
+
+async def test_unknown_host_key_is_refused_not_trusted(tmp_path):
+    fleet = await start_fleet(2, seed=1)
+    try:
+        files = fleet.write_files(tmp_path)
+        empty = tmp_path / "empty_known_hosts"
+        empty.write_text("")
+        profile = CredentialProfile(name="x", user=fleet.user, key_files=(str(files.private_key),),
+                                    known_hosts=(str(empty),))
+        results = await adhoc_scan(targets_of(fleet), load_credential(profile), FAST)
+    finally:
+        await fleet.close()
+    assert {r.category for r in results} == {"host_key"}
+
+
+async def test_canary_batch_failing_entirely_pauses_before_touching_the_rest(tmp_path):
+    fleet = await start_fleet(12, faults={"network_refused": 1}, seed=11)
+    canary = next(h for h in fleet.hosts if h.fault == "network_refused")
+    engine = await open_engine(tmp_path / "data", ManualClock(utc("2026-11-26T00:00:00+00:00")), real_scan=True)
+    try:
+        files = fleet.write_files(tmp_path / "fleet")
+        await engine.put_credential(CredentialProfile(name="sim", user=fleet.user,
+                                                      key_files=(str(files.private_key),),
+                                                      known_hosts=(str(files.known_hosts),)))
+        # The faulty host first in the inventory order makes it the canary.
+        ordered = [canary] + [h for h in fleet.hosts if h is not canary]
+        await engine.upsert_instances([Target(name=f"{i:02d}-{h.name}", address=h.address, port=h.port,
+                                              groups=("sim",)) for i, h in enumerate(ordered)])
+        task = await engine.create_task(task_input("canary", "0 0 1 * * ?", job={"credential": "sim"},
+                                                   targets={"groups": ["sim"]}))
+        run = await engine.run_now(task.id)
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if (await engine.get_run(run.id)).state is RunState.PAUSED:
+                break
+        paused = await engine.get_run(run.id)
+        assert paused.state is RunState.PAUSED and "canary" in paused.pause_reason
+        await asyncio.sleep(0.5)
+        results = await engine.host_results(run.id)
+        assert [r.host for r in results] == [f"00-{canary.name}"], "no other host is touched while paused"
+        await engine.resume(run.id, actor="alice")
+        done = await engine.wait_run(run.id, timeout=60)
+        assert done.state is RunState.FAILED and (done.hosts_ok, done.hosts_failed) == (11, 1)
+        assert done.categories == {"network": 1}
+        transcript = await engine.transcript(run.id, "01-" + ordered[1].name)
+        assert "cat /etc/os-release" in transcript and "ok:" in transcript
+    finally:
+        await engine.close()
+        await fleet.close()
+
+
+async def test_cancel_closes_open_connections_and_marks_the_rest_cancelled(tmp_path):
+    fleet = await start_fleet(8, faults={"hang": 8}, seed=5)
+    engine = await open_engine(tmp_path / "data", SystemClock(), real_scan=True)
+    try:
+        files = fleet.write_files(tmp_path / "fleet")
+        await engine.put_credential(CredentialProfile(name="sim", user=fleet.user,
+                                                      key_files=(str(files.private_key),),
+                                                      known_hosts=(str(files.known_hosts),)))
+        await engine.upsert_instances([Target(name=h.name, address=h.address, port=h.port, groups=("sim",))
+                                       for h in fleet.hosts])
+        task = await engine.create_task(task_input("hangs", "0 0 1 * * ?", job={"credential": "sim",
+                                                   "params": {"concurrency": 4}},
+                                                   targets={"groups": ["sim"], "batch": {"mode": "none"}}))
+        run = await engine.run_now(task.id)
+        await asyncio.sleep(1.0)
+        await engine.cancel(run.id, actor="alice")
+        done = await engine.wait_run(run.id, timeout=20)
+        assert done.state is RunState.CANCELLED
+        assert done.hosts_cancelled == 8
+    finally:
+        await engine.close()
+        await fleet.close()
+
+
+@pytest.mark.parametrize("distro", ["ubuntu-22.04", "rocky-9", "opensuse-leap-15.5", "alpine-3.19"])
+async def test_each_family_scans_over_ssh(tmp_path, distro):
+    from console.sim.distros import DISTROS
+
+    if distro not in DISTROS:
+        pytest.skip(f"no simulated {distro}")
+    fleet = await start_fleet(1, distros=[distro], seed=2, packages=(3, 6))
+    try:
+        files = fleet.write_files(tmp_path)
+        [result] = await adhoc_scan(targets_of(fleet), credential_of(fleet, files), FAST)
+    finally:
+        await fleet.close()
+    assert result.status is HostStatus.OK, result.reason
+    assert result.family == fleet.hosts[0].family.value
+    assert result.missing_count == len(fleet.hosts[0].packages) >= 3

@@ -1,0 +1,725 @@
+"""``patchwatch``: the command line. Every subcommand is a thin call into the engine.
+
+Exit codes: 0 ok; 1 the command worked but reports failures (a run failed, a scan found failed hosts);
+2 bad input (a rule was broken, an unknown task, a busy data directory). Listings take ``--json`` and then
+print one JSON object per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import tomllib
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from console import __version__
+from console.errors import PatchwatchError, ValidationError
+
+EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
+
+DATA_ENV = "PATCHWATCH_DATA"
+
+
+class CliError(Exception):
+    """Bad command-line input that argparse could not catch; exit 2 with this message."""
+
+
+def data_dir_of(args: argparse.Namespace) -> Path:
+    return Path(args.data_dir or os.environ.get(DATA_ENV) or "data")
+
+
+def _out(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def _json_line(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, sort_keys=True, default=str), flush=True)
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> None:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = min(max(widths[i], len(cell)), 60)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    _out(fmt.format(*headers).rstrip())
+    for row in rows:
+        _out(fmt.format(*[c if len(c) <= 60 else c[:59] + "…" for c in row]).rstrip())
+
+
+# ----------------------------------------------------------------------------------------------- cron
+
+def cmd_cron(args: argparse.Namespace) -> int:
+    from console.domain.cron import parse_cron
+    from console.domain.timezones import parse_zone
+
+    zone = parse_zone(args.tz)
+    expr = parse_cron(args.expression)
+    if args.from_:
+        try:
+            start = datetime.fromisoformat(args.from_)
+        except ValueError as exc:
+            raise ValidationError.single("--from", f"must be an ISO-8601 date-time, got {args.from_!r}") from exc
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=zone)
+    else:
+        start = datetime.now(UTC)
+    fires = expr.next_fires(zone, start, args.next)
+    if args.json:
+        _json_line({"expression": expr.text, "dialect": expr.dialect, "description": expr.describe(),
+                    "timezone": args.tz, "next": [f.isoformat() for f in fires],
+                    "dst_notes": expr.dst_notes(zone, start)})
+        return EXIT_OK
+    _out(f"{expr.describe()} ({args.tz}, {expr.dialect})")
+    for fire in fires:
+        _out(fire.isoformat())
+    for note in expr.dst_notes(zone, start):
+        _out(f"note: {note}")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------- engine use
+
+async def _with_engine(args: argparse.Namespace, body: Callable[[Any], Awaitable[int]], *,
+                       read_only: bool = False) -> int:
+    from console.engine import Engine
+
+    engine = Engine(data_dir_of(args), read_only=read_only)
+    await engine.open()
+    try:
+        return await body(engine)
+    finally:
+        await engine.close()
+
+
+def _run_async(coro: Awaitable[int]) -> int:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def _dash(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _task_row(task: Any, next_fire: str) -> list[str]:
+    return [task.name, task.id, task.risk.value, task.schedule.describe(), next_fire,
+            "enabled" if task.enabled else "disabled"]
+
+
+def cmd_task_add(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ValidationError.single("--file", f"no such file: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ValidationError.single("--file", f"{path} is not valid TOML: {exc}") from exc
+
+    async def body(engine: Any) -> int:
+        task = await engine.create_task(data)
+        fires = await engine.next_fires(task.id, 3)
+        if args.json:
+            _json_line(task.to_dict())
+        else:
+            _out(f"created task {task.name} ({task.id})")
+            _out(f"  schedule: {task.schedule.describe()}")
+            for fire in fires:
+                _out(f"  next: {fire.isoformat()}")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body))
+
+
+def cmd_task_list(args: argparse.Namespace) -> int:
+    async def body(engine: Any) -> int:
+        rows = []
+        for task in await engine.list_tasks():
+            fires = await engine.next_fires(task.id, 1)
+            nxt = fires[0].isoformat() if fires else ("expired" if task.schedule.is_expired(
+                engine.clock.now()) else "-")
+            if args.json:
+                _json_line({**task.to_dict(), "next_fire": nxt, "description_of_schedule":
+                            task.schedule.describe()})
+            else:
+                rows.append(_task_row(task, nxt))
+        if not args.json:
+            if rows:
+                _table(rows, ["NAME", "ID", "RISK", "SCHEDULE", "NEXT FIRE", "STATE"])
+            else:
+                _out("no tasks yet: patchwatch task add --file TASK.toml")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body, read_only=True))
+
+
+def cmd_task_show(args: argparse.Namespace) -> int:
+    async def body(engine: Any) -> int:
+        task = await engine.get_task(args.task)
+        fires = await engine.next_fires(task.id, 5)
+        if args.json:
+            _json_line({**task.to_dict(), "next_fires": [f.isoformat() for f in fires]})
+            return EXIT_OK
+        s, j, t, r, n = task.schedule, task.job, task.targets, task.review, task.notify
+        lines = [
+            f"{task.name} ({task.id})  risk {task.risk.value}  {'enabled' if task.enabled else 'disabled'}",
+            f"  description   {task.description or '-'}",
+            f"  schedule      {s.type.value}: {s.describe()}",
+            f"  cron          {s.cron or '-'}   on missed fires: {s.on_missed.value}",
+            f"  job           {j.name}  credential {j.credential}  params {json.dumps(j.params) if j.params else '-'}",
+            f"  targets       instances {', '.join(t.instances) or '-'}; groups {', '.join(t.groups) or '-'}",
+            f"  batches       {t.batch.mode.value}"
+            + (f" {[list(b) for b in t.batch.batches]}" if t.batch.batches else ""),
+            f"  threshold     max failed {_dash(t.error_threshold.max_failed)}, "
+            f"max failed % {_dash(t.error_threshold.max_failed_percent)}",
+            f"  review        {'required' if r.required else 'off'}"
+            + (f", reviewers {', '.join(r.reviewers)}" if r.reviewers else ""),
+            f"  notify        {'on' if n.enabled else 'off'}"
+            + (f": {', '.join(p.value for p in n.policies)} -> "
+               f"{(n.scenario + ' ' + '/'.join(n.roles)) if n.scenario else ''}"
+               f"{' ' + ', '.join(n.people) if n.people else ''} by {', '.join(n.modes)}" if n.enabled else ""),
+            f"  created       {task.created_at} by {task.created_by}; updated {task.updated_at} by "
+            f"{task.updated_by} (version {task.version})",
+        ]
+        for line in lines:
+            _out(line)
+        for fire in fires:
+            _out(f"  next fire     {fire.isoformat()}")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body, read_only=True))
+
+
+def cmd_task_state(args: argparse.Namespace) -> int:
+    async def body(engine: Any) -> int:
+        if args.task_command == "delete":
+            task = await engine.delete_task(args.task)
+            _out(f"deleted task {task.name} ({task.id}); its runs and events stay in the trace")
+        else:
+            task = await engine.set_enabled(args.task, args.task_command == "enable")
+            _out(f"task {task.name} is {'enabled' if task.enabled else 'disabled'}")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body))
+
+
+def _run_row(run: Any) -> list[str]:
+    hosts = f"{run.hosts_failed}/{run.hosts_total}" if run.hosts_total else "-"
+    cats = ",".join(f"{k}:{v}" for k, v in sorted(run.categories.items())) or "-"
+    return [run.id, run.task_name, run.state.value, run.trigger.value, run.scheduled_for or run.created_at,
+            hosts, cats, run.acknowledged_by or "-"]
+
+
+RUN_HEADERS = ["RUN", "TASK", "STATE", "TRIGGER", "SLOT/CREATED", "FAILED/TOTAL", "CATEGORIES", "ACK"]
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from console.domain.run import RunState
+
+    states = None
+    if args.state:
+        try:
+            states = {RunState(s) for s in args.state.split(",")}
+        except ValueError as exc:
+            raise ValidationError.single("--state", f"must be among {', '.join(s.value for s in RunState)}") \
+                from exc
+
+    async def body(engine: Any) -> int:
+        runs = await engine.list_runs(task=args.task, states=states, limit=args.limit)
+        if args.json:
+            for run in runs:
+                _json_line(run.to_dict())
+        elif runs:
+            _table([_run_row(r) for r in runs], RUN_HEADERS)
+        else:
+            _out("no runs")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body, read_only=True))
+
+
+def _event_line(event: Any) -> str:
+    ids = " ".join(x for x in (event.run_id and f"run={event.run_id}", event.host and f"host={event.host}") if x)
+    return f"{event.at}  {event.kind:<22} {event.message}" + (f"  [{ids}]" if ids else "")
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    filters: dict[str, Any] = {"limit": args.limit, "newest_first": False}
+    for name in ("since", "until"):
+        value = getattr(args, name)
+        if value:
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError as exc:
+                raise ValidationError.single(f"--{name}", f"must be an ISO-8601 date-time, got {value!r}") from exc
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            filters[name] = moment.astimezone(UTC).isoformat()
+    for key in ("run", "host", "kind", "grep"):
+        value = getattr(args, key)
+        if value:
+            filters[{"run": "run_id", "grep": "text"}.get(key, key)] = value
+
+    async def body(engine: Any) -> int:
+        if args.task:
+            filters["task_id"] = (await engine.get_task(args.task)).id
+        # Newest N, printed oldest first so the trace reads top to bottom.
+        events = await engine.query_events(**{**filters, "newest_first": True})
+        for event in reversed(events):
+            if args.json:
+                _json_line(event.to_dict())
+            else:
+                _out(_event_line(event))
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body, read_only=True))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    async def body(engine: Any) -> int:
+        from console.domain.run import RunState
+
+        queue = engine.subscribe()
+        run = await engine.run_now(args.task)
+        _out(f"run {run.id} of {run.task_name}: {run.state.value}")
+        if run.state is RunState.PENDING_REVIEW:
+            _out(f"waiting for review: patchwatch approve {run.id}")
+            return EXIT_OK
+        waiter = asyncio.ensure_future(engine.wait_run(run.id))
+        while not waiter.done():
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                event = getter.result()
+                if args.wait and event.run_id == run.id:
+                    _out(_event_line(event))
+            else:
+                getter.cancel()
+        engine.unsubscribe(queue)
+        run = waiter.result()
+        _out(f"run {run.id}: {run.state.value}; {run.hosts_ok} ok, {run.hosts_failed} failed of "
+             f"{run.hosts_total}" + (f"; {run.error}" if run.error else ""))
+        return EXIT_OK if run.state is RunState.SUCCEEDED else EXIT_FAILURES
+
+    return _run_async(_with_engine(args, body))
+
+
+def cmd_run_action(args: argparse.Namespace) -> int:
+    async def body(engine: Any) -> int:
+        action = {"approve": engine.approve, "reject": engine.reject, "ack": engine.acknowledge}.get(args.command)
+        if action is not None:
+            run = await action(args.run, note=args.note)
+        else:
+            run = await {"cancel": engine.cancel, "pause": engine.pause, "resume": engine.resume}[args.command](
+                args.run)
+        _out(f"run {run.id}: {run.state.value}" + (f", acknowledged by {run.acknowledged_by}"
+                                                     if args.command == "ack" else ""))
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body))
+
+
+# ----------------------------------------------------------------------------------------------- inventory
+
+def cmd_inventory_import(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError.single("FILE", f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    async def body(engine: Any) -> int:
+        targets = await engine.import_inventory(text, source=path.name, fmt=args.format)
+        groups = sorted({g for t in targets for g in t.groups})
+        _out(f"imported {len(targets)} instances from {path} (groups: {', '.join(groups) or '-'})")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body))
+
+
+def cmd_inventory_list(args: argparse.Namespace) -> int:
+    async def body(engine: Any) -> int:
+        targets = await engine.list_instances(group=args.group)
+        if args.json:
+            for t in targets:
+                _json_line(t.to_dict())
+        elif targets:
+            _table([[t.name, t.address, str(t.port), t.user or "-", t.credential or "-", ",".join(t.groups)]
+                    for t in targets], ["NAME", "ADDRESS", "PORT", "USER", "CREDENTIAL", "GROUPS"])
+        else:
+            _out("no instances" + (f" in group {args.group}" if args.group else "")
+                 + ": patchwatch inventory import FILE")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body, read_only=True))
+
+
+def cmd_inventory_remove(args: argparse.Namespace) -> int:
+    async def body(engine: Any) -> int:
+        removed = await engine.remove_instances(args.names)
+        _out(f"removed {len(removed)} instances")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body))
+
+
+def cmd_credential_add(args: argparse.Namespace) -> int:
+    from console.scan.credentials import CredentialProfile
+
+    profile = CredentialProfile(name=args.name, user=args.user,
+                                key_files=tuple(str(Path(k).expanduser().resolve()) for k in args.key),
+                                use_agent=args.agent,
+                                known_hosts=tuple(str(Path(k).expanduser().resolve()) for k in args.known_hosts),
+                                sudo="sudo" if args.sudo else "none")
+
+    async def body(engine: Any) -> int:
+        await engine.put_credential(profile)
+        _out(f"credential profile {profile.name} saved (user {profile.user or 'from inventory'}, "
+             f"{len(profile.key_files)} key files{', agent' if profile.use_agent else ''}, sudo {profile.sudo})")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body))
+
+
+def cmd_credential_list(args: argparse.Namespace) -> int:
+    async def body(engine: Any) -> int:
+        profiles = await engine.list_credentials()
+        for p in profiles:
+            if args.json:
+                _json_line(p.to_dict())
+            else:
+                _out(f"{p.name}: user {p.user or '-'}, keys {', '.join(p.key_files) or '-'}, agent "
+                     f"{'yes' if p.use_agent else 'no'}, known_hosts {', '.join(p.known_hosts) or '-'}, sudo {p.sudo}")
+        if not profiles and not args.json:
+            _out("no profiles: 'default' uses your ssh-agent or ~/.ssh keys and ~/.ssh/known_hosts")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body, read_only=True))
+
+
+def cmd_hostkey_accept(args: argparse.Namespace) -> int:
+    async def body(engine: Any) -> int:
+        info = await engine.accept_host_key(args.host, port=args.port)
+        _out(f"accepted {info.algorithm} key {info.fingerprint} of {info.address}:{info.port}")
+        _out("verify this fingerprint out of band (console of the host: ssh-keygen -lf /etc/ssh/ssh_host_*.pub)")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body))
+
+
+# ----------------------------------------------------------------------------------------------- scans
+
+HOST_HEADERS = ["HOST", "STATUS", "OS", "CATEGORY", "REASON", "MISSING", "SECURITY", "REBOOT", "SECONDS"]
+
+
+def _host_row(r: Any) -> list[str]:
+    reboot = {True: "yes", False: "no", None: "-"}[r.reboot_required]
+    return [r.host, r.status.value, r.os or "-", r.category or "-", r.reason or "-",
+            str(r.missing_count) if r.status.value == "ok" else "-",
+            "-" if r.security_count is None else str(r.security_count), reboot, f"{r.duration_s:.1f}"]
+
+
+def _host_json(r: Any) -> dict[str, Any]:
+    return {"host": r.host, "status": r.status.value, "os": r.os, "category": r.category, "reason": r.reason,
+            "hint": r.hint, "packages": r.packages, "missing": r.missing_count, "security": r.security_count,
+            "reboot": r.reboot_required, "duration": r.duration_s}
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from console.domain.inventory import parse_inventory
+    from console.scan.adhoc import adhoc_scan
+    from console.scan.credentials import CredentialProfile, default_profile, load_credential
+    from console.scan.executor import ScanOptions
+
+    path = Path(args.inventory)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError.single("--inventory", f"cannot read {path}: {exc.strerror or exc}") from exc
+    targets = parse_inventory(text, source=path.name)
+    base = default_profile()
+    profile = CredentialProfile(
+        name="adhoc", user=args.user,
+        key_files=(str(Path(args.identity).expanduser()),) if args.identity else base.key_files,
+        use_agent=base.use_agent and not args.identity,
+        known_hosts=(str(Path(args.known_hosts).expanduser()),) if args.known_hosts else base.known_hosts,
+        sudo="sudo" if args.sudo else "none")
+    profile.validate()
+    data_dir = data_dir_of(args)
+    cred = load_credential(profile, data_dir if data_dir.is_dir() else None)
+    options = ScanOptions(connect_timeout=args.timeout, command_timeout=args.command_timeout,
+                          concurrency=args.concurrency, refresh_metadata=args.refresh)
+
+    def on_result(result: Any) -> None:
+        if args.json:
+            _json_line(_host_json(result))
+
+    results = asyncio.run(adhoc_scan(targets, cred, options, on_result))
+    failed = [r for r in results if r.status.value != "ok"]
+    if not args.json:
+        _table([_host_row(r) for r in sorted(results, key=lambda r: (r.status.value == "ok", r.host))], HOST_HEADERS)
+        _out(f"{len(results)} hosts: {len(results) - len(failed)} ok, {len(failed)} failed")
+    return EXIT_FAILURES if failed else EXIT_OK
+
+
+def cmd_hosts(args: argparse.Namespace) -> int:
+    async def body(engine: Any) -> int:
+        run = await engine.get_run(args.run)
+        results = await engine.host_results(run.id)
+        if args.failed:
+            results = [r for r in results if r.status.value == "failed"]
+        if args.json:
+            for r in results:
+                _json_line(r.to_dict())
+        elif results:
+            _table([_host_row(r) for r in results], HOST_HEADERS)
+        else:
+            _out(f"run {run.id} has no host results" + (" that failed" if args.failed else ""))
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body, read_only=True))
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    async def body(engine: Any) -> int:
+        run = await engine.get_run(args.run)
+        events = await engine.query_events(run_id=run.id, newest_first=False, limit=None)
+        if args.host is None:
+            for event in events:
+                _out(_event_line(event))
+            return EXIT_OK
+        for event in (e for e in events if e.host in (None, args.host)):
+            _out(_event_line(event))
+        _out(f"---- transcript of {args.host} in run {run.id}")
+        text = await engine.transcript(run.id, args.host)
+        sys.stdout.write(text if text else "(no transcript: the host was not reached or the run did not start it)\n")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body, read_only=True))
+
+
+def cmd_sim_fleet(args: argparse.Namespace) -> int:
+    from console.sim.fleet import run_fleet_forever
+
+    if args.n < 1:
+        raise ValidationError.single("-n", f"must be at least 1, got {args.n}")
+    if not 0 <= args.faults <= 1:
+        raise ValidationError.single("--faults", f"must be a fraction from 0 to 1, got {args.faults}")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_fleet_forever(args.n, args.faults, args.seed, Path(args.out)))
+    return EXIT_OK
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    async def main() -> int:
+        from console.engine import Engine
+        from console.scheduler.scheduler import Scheduler
+
+        engine = Engine(data_dir_of(args), misfire_grace=args.grace)
+        await engine.open()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        queue = engine.subscribe()
+        scheduler = Scheduler(engine)
+        scheduler.start_background()
+        _out(f"patchwatch {__version__} daemon: data directory {engine.data_dir.resolve()}, pid {os.getpid()}")
+
+        async def printer() -> None:
+            while True:
+                _out(_event_line(await queue.get()))
+
+        printing = asyncio.create_task(printer())
+        await stop.wait()
+        _out("stopping: finishing the store writes")
+        await engine.close()
+        printing.cancel()
+        while not queue.empty():
+            _out(_event_line(queue.get_nowait()))
+        _out("stopped")
+        return EXIT_OK
+
+    return _run_async(main())
+
+
+# ----------------------------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="patchwatch",
+        description="Scheduled OS patch scans that never fail silently. Without a command, opens the console.",
+    )
+    parser.add_argument("--version", action="version", version=f"patchwatch {__version__}")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help=f"data directory (default: ${DATA_ENV}, else ./data)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("cron", help="explain a cron expression and list its next fire times")
+    p.add_argument("expression", help="Quartz (6-7 fields, seconds first) or crontab (5 fields), quoted")
+    p.add_argument("--tz", default="UTC", help="time zone: IANA name or GMT+08:00 (default UTC)")
+    p.add_argument("--next", type=int, default=5, metavar="N", help="how many fire times (default 5)")
+    p.add_argument("--from", dest="from_", metavar="ISO-DATETIME", help="list fires after this instant "
+                   "(default now; without an offset it is read in --tz)")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=cmd_cron)
+
+    task = sub.add_parser("task", help="create, list, show, enable, disable and delete scheduled tasks")
+    tsub = task.add_subparsers(dest="task_command", metavar="ACTION", required=True)
+    p = tsub.add_parser("add", help="create a task from a TOML file (see data/examples/)")
+    p.add_argument("--file", required=True, metavar="TASK.toml")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_task_add)
+    p = tsub.add_parser("list", help="all tasks with their schedule and next fire")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_task_list)
+    p = tsub.add_parser("show", help="every field of one task and its next five fires")
+    p.add_argument("task", metavar="ID|NAME")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_task_show)
+    for action, text in (("enable", "resume firing (from now on; past slots are not made up)"),
+                         ("disable", "stop firing"), ("delete", "delete (runs and events stay in the trace)")):
+        p = tsub.add_parser(action, help=text)
+        p.add_argument("task", metavar="ID|NAME")
+        p.set_defaults(func=cmd_task_state)
+
+    p = sub.add_parser("run", help="run a task now, in this process, and report its result (exit 1 if it failed)")
+    p.add_argument("task", metavar="ID|NAME")
+    p.add_argument("--wait", action="store_true", help="print every event of the run as it happens")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("runs", help="list runs, newest first")
+    p.add_argument("--task", metavar="ID|NAME")
+    p.add_argument("--state", metavar="STATE[,STATE]", help="e.g. failed,missed,interrupted")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+    for action, text in (("approve", "approve a run waiting for review"),
+                         ("reject", "reject a run waiting for review"),
+                         ("ack", "acknowledge a failed, missed or interrupted run (recorded with who and when)")):
+        p = sub.add_parser(action, help=text)
+        p.add_argument("run", metavar="RUN")
+        p.add_argument("--note", help="a note recorded with the decision")
+        p.set_defaults(func=cmd_run_action)
+    for action, text in (("cancel", "cancel a pending, running or paused run"),
+                         ("pause", "pause a running run"), ("resume", "resume a paused run")):
+        p = sub.add_parser(action, help=text)
+        p.add_argument("run", metavar="RUN")
+        p.set_defaults(func=cmd_run_action)
+
+    p = sub.add_parser("events", help="the trace: every state change, oldest first")
+    p.add_argument("--since", metavar="ISO-DATETIME")
+    p.add_argument("--until", metavar="ISO-DATETIME")
+    p.add_argument("--task", metavar="ID|NAME")
+    p.add_argument("--run", metavar="RUN")
+    p.add_argument("--host")
+    p.add_argument("--kind", help="a kind or a prefix such as run. or host.")
+    p.add_argument("--grep", metavar="TEXT", help="case-insensitive text anywhere in the event")
+    p.add_argument("--limit", type=int, default=200, help="the newest N (default 200)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_events)
+
+    inv = sub.add_parser("inventory", help="import, list and remove target instances")
+    isub = inv.add_subparsers(dest="inventory_command", metavar="ACTION", required=True)
+    p = isub.add_parser("import", help="import an Ansible inventory (INI or YAML) or an OpenSSH client config; "
+                        "a file with any bad line changes nothing")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--format", choices=["auto", "ini", "yaml", "ssh_config"], default="auto")
+    p.set_defaults(func=cmd_inventory_import)
+    p = isub.add_parser("list", help="instances, optionally of one group")
+    p.add_argument("--group", metavar="G")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inventory_list)
+    p = isub.add_parser("remove", help="remove instances by name")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p.set_defaults(func=cmd_inventory_remove)
+
+    cred = sub.add_parser("credential", help="credential profiles: SSH user, keys/agent, known_hosts, sudo mode")
+    csub = cred.add_subparsers(dest="credential_command", metavar="ACTION", required=True)
+    p = csub.add_parser("add", help="add or replace a profile")
+    p.add_argument("name")
+    p.add_argument("--user", help="SSH user when the inventory gives none")
+    p.add_argument("--key", action="append", default=[], metavar="FILE", help="private key file (repeatable)")
+    p.add_argument("--agent", action="store_true", help="also use the ssh-agent (SSH_AUTH_SOCK)")
+    p.add_argument("--known-hosts", action="append", default=[], metavar="FILE", help="known_hosts file (repeatable)")
+    p.add_argument("--sudo", action="store_true", help="run root steps with sudo -n (never prompts)")
+    p.set_defaults(func=cmd_credential_add)
+    p = csub.add_parser("list", help="the profiles")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_credential_list)
+
+    hk = sub.add_parser("hostkey", help="accept a host's SSH key (an explicit, recorded operator action)")
+    hsub = hk.add_subparsers(dest="hostkey_command", metavar="ACTION", required=True)
+    p = hsub.add_parser("accept", help="fetch the key HOST presents now and trust it from now on")
+    p.add_argument("host", metavar="HOST", help="an inventory instance name, or an address")
+    p.add_argument("--port", type=int, help="port (default: the inventory's, else 22)")
+    p.set_defaults(func=cmd_hostkey_accept)
+
+    p = sub.add_parser("scan", help="scan an inventory now, without a task (exit 1 if any host failed)")
+    p.add_argument("--inventory", required=True, metavar="FILE", help="Ansible INI/YAML or OpenSSH config")
+    p.add_argument("--known-hosts", metavar="FILE", help="default: ~/.ssh/known_hosts (+ the data directory's)")
+    p.add_argument("--identity", metavar="KEY", help="private key file (default: ssh-agent or ~/.ssh keys)")
+    p.add_argument("--user", metavar="U", help="SSH user for hosts the inventory gives none")
+    p.add_argument("--concurrency", type=int, default=50, metavar="N")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="connect and login timeout")
+    p.add_argument("--command-timeout", type=float, default=300.0, metavar="S")
+    p.add_argument("--refresh", action="store_true", help="refresh package metadata first (needs root or --sudo)")
+    p.add_argument("--sudo", action="store_true", help="use sudo -n for root steps")
+    p.add_argument("--json", action="store_true", help="one JSON object per host as it finishes")
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("hosts", help="per-host results of a run")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--failed", action="store_true", help="only failed hosts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_hosts)
+
+    p = sub.add_parser("logs", help="the events of a run, and a host's transcript")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("host", nargs="?", metavar="HOST")
+    p.set_defaults(func=cmd_logs)
+
+    sim = sub.add_parser("sim", help="simulated SSH hosts on loopback, for trying Patchwatch out")
+    ssub = sim.add_subparsers(dest="sim_command", metavar="ACTION", required=True)
+    p = ssub.add_parser("fleet", help="serve N simulated hosts until Ctrl-C; writes inventory, known_hosts, key")
+    p.add_argument("-n", type=int, default=20, metavar="N")
+    p.add_argument("--faults", type=float, default=0.0, metavar="FRACTION", help="share of faulty hosts, 0-1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.set_defaults(func=cmd_sim_fleet)
+
+    p = sub.add_parser("daemon", help="run the scheduler in the foreground (stops cleanly on SIGTERM/SIGINT)")
+    p.add_argument("--grace", type=float, default=60.0, metavar="SECONDS",
+                   help="a fire later than this is recorded as missed instead of run (default 60)")
+    p.set_defaults(func=cmd_daemon)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return int(args.func(args))
+    except ValidationError as exc:
+        for error in exc.errors:
+            print(f"error: {error.field}: {error.rule}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except PatchwatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -39,7 +39,7 @@ from console.jobs import Job, RunCancelled, Target
 from console.scan.credentials import ACCEPTED_KNOWN_HOSTS, CredentialProfile, default_profile
 from console.scan.hostkeys import HostKeyInfo, append_known_host, fetch_host_key
 from console.scan.job import ScanOsPatchJob
-from console.store import DataDirLock, Store
+from console.store import DataDirLock, Store, transcript_name
 
 T = TypeVar("T")
 
@@ -75,6 +75,7 @@ class _RunContext:
         self.targets = targets
         self.clock = engine.clock
         self._control = control
+        self._transcripts: Path | None = None
 
     async def checkpoint(self) -> None:
         if self._control.cancel.is_set():
@@ -110,8 +111,10 @@ class _RunContext:
             await self._engine._pause(self.run, self._control, reason, actor="engine")
 
     def transcript_path(self, host: str) -> Path:
-        # Plain files, not TinyDB: safe outside the store's I/O thread (it only makes the run's directory).
-        return self._engine._store.transcript_path(self.run.id, host)
+        # Plain files, not TinyDB: safe outside the store's I/O thread. The run's directory is made once.
+        if self._transcripts is None:
+            self._transcripts = self._engine._store.run_transcript_dir(self.run.id)
+        return self._transcripts / transcript_name(host)
 
     def relative_path(self, path: Path) -> str:
         return os.path.relpath(path, self._engine.data_dir)
@@ -129,7 +132,7 @@ class Engine:
         read_only: bool = False,
         misfire_grace: float = 60.0,
         max_parallel_runs: int = 8,
-        flush_interval: float = 0.2,
+        flush_interval: float = 0.5,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.clock: Clock = clock or SystemClock()
@@ -502,11 +505,7 @@ class Engine:
     async def upsert_instances(self, targets: list[Target], *, actor: str | None = None) -> None:
         self._writable()
 
-        def write() -> None:
-            for target in targets:
-                self._store.put_doc(INVENTORY, target.to_dict())
-
-        await self._call(write)
+        await self._call(self._store.put_docs, INVENTORY, [t.to_dict() for t in targets])
         self._emit("inventory.changed", f"{len(targets)} instances added or updated", actor=actor or default_actor(),
                    data={"names": [t.name for t in targets[:50]], "count": len(targets)})
         await self.flush()
@@ -527,11 +526,7 @@ class Engine:
         if unknown:
             raise NotFoundError(f"not in the inventory: {', '.join(unknown)}")
 
-        def write() -> None:
-            for name in names:
-                self._store.delete_doc(INVENTORY, name)
-
-        await self._call(write)
+        await self._call(self._store.delete_docs, INVENTORY, names)
         self._emit("inventory.removed", f"{len(names)} instances removed", actor=actor or default_actor(),
                    data={"names": names[:50], "count": len(names)})
         await self.flush()

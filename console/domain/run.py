@@ -165,7 +165,9 @@ class HostResult:
         return f"{self.run_id}:{self.host}"
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Shallow on purpose (not dataclasses.asdict): results are final once recorded and the store
+        # serialises what it is given, so a deep copy per host would only cost time on large scans.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["status"] = self.status.value
         data["id"] = self.id
         return data
@@ -198,7 +200,10 @@ class Event:
     seq: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Events are frozen; a shallow copy (with its own data dict) is enough and much cheaper than asdict.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["data"] = dict(self.data)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:

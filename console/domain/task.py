@@ -514,9 +514,8 @@ def _targets_from_input(c: _Collector, t: Mapping[str, Any]) -> Targets:
     groups = c.names("targets.groups", t.get("groups"), _TARGET, "group name")
     if not instances and not groups:
         c.add("targets", "select at least one instance or group")
-    b = c.section(t, "batch") if "batch" in t else {}
-    if isinstance(t.get("batch"), str):  # batch = "automatic" is the short form
-        b = {"mode": t["batch"]}
+    # `batch = "automatic"` is the short form of `[targets.batch] mode = "automatic"`.
+    b = {"mode": t["batch"]} if isinstance(t.get("batch"), str) else c.section(t, "batch")
     c.unknown_keys("targets.batch", b, {"mode", "batches"})
     mode = c.enum("targets.batch.mode", b.get("mode"), BatchMode, BatchMode.AUTOMATIC)
     batches: list[tuple[str, ...]] = []

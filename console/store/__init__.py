@@ -18,6 +18,7 @@ from console.store.store import (
     Store,
     register_migration,
     safe_file_name,
+    transcript_name,
 )
 
 __all__ = [
@@ -39,4 +40,5 @@ __all__ = [
     "register_migration",
     "remove_stray_temp_files",
     "safe_file_name",
+    "transcript_name",
 ]

@@ -26,7 +26,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -115,6 +115,11 @@ def safe_file_name(name: str) -> str:
         return name
     digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     return f"{cleaned[:_MAX_NAME]}~{digest}"
+
+
+def transcript_name(host: str) -> str:
+    """The file name of a host's transcript inside its run's directory."""
+    return f"{safe_file_name(host)}.log"
 
 
 def _kind_matches(kind: Any, wanted: str) -> bool:
@@ -260,6 +265,42 @@ class Store:
             tbl.insert(new)
         return copy_record(new)
 
+    def put_docs(self, table: str, docs: Iterable[Mapping[str, Any]]) -> int:
+        """Insert or replace many documents by ``"id"`` in at most two writes (one for replacements, one for
+        new documents), so importing a thousand instances costs two rewrites of the main file, not a thousand.
+        Returns how many documents were written."""
+        self._check_writable()
+        new: dict[str, dict[str, Any]] = {}
+        for doc in docs:
+            doc_id = doc.get("id")
+            if not isinstance(doc_id, str) or not doc_id:
+                raise ValueError(f"a document needs a non-empty string 'id', got {doc_id!r}")
+            new[doc_id] = json.loads(json.dumps(dict(doc), allow_nan=False))
+        tbl = self._db.table(table)
+        existing = {d.get("id"): d.doc_id for d in tbl.all() if d.get("id") in new}
+        if existing:
+
+            def replace(stored: MutableMapping[Any, Any]) -> None:
+                replacement = new[stored["id"]]
+                stored.clear()
+                stored.update(replacement)
+
+            tbl.update(replace, doc_ids=list(existing.values()))
+        fresh = [doc for doc_id, doc in new.items() if doc_id not in existing]
+        if fresh:
+            tbl.insert_multiple(fresh)
+        return len(new)
+
+    def delete_docs(self, table: str, doc_ids: Iterable[str]) -> int:
+        """Remove every document whose ``"id"`` is in ``doc_ids`` in one write; returns how many."""
+        self._check_writable()
+        wanted = set(doc_ids)
+        tbl = self._db.table(table)
+        ids = [d.doc_id for d in tbl.all() if d.get("id") in wanted]
+        if ids:
+            tbl.remove(doc_ids=ids)
+        return len(ids)
+
     def delete_doc(self, table: str, doc_id: str) -> bool:
         """Remove the document with this ``"id"``; ``False`` if there was none (and nothing was written)."""
         self._check_writable()
@@ -394,20 +435,24 @@ class Store:
     def transcripts_dir(self) -> Path:
         return self.data_dir / TRANSCRIPTS_DIR
 
+    def run_transcript_dir(self, run_id: str) -> Path:
+        """The directory of ``run_id``'s transcripts; created unless read-only."""
+        self._check_open()
+        run_dir = self.transcripts_dir / safe_file_name(run_id)
+        if not self.read_only:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir
+
     def transcript_path(self, run_id: str, host: str) -> Path:
         """Where the SSH transcript of ``host`` in ``run_id`` lives; creates the run's directory (unless
         read-only). Both names pass through :func:`safe_file_name`, so a hostile host name such as
         ``../../etc/passwd`` still lands inside the run's directory."""
-        self._check_open()
         root = self.transcripts_dir
-        run_dir = root / safe_file_name(run_id)
-        path = run_dir / f"{safe_file_name(host)}.log"
+        path = self.run_transcript_dir(run_id) / transcript_name(host)
         # Belt and braces: safe_file_name cannot produce a separator or "..", but never hand out a path
         # outside the transcripts directory (unreachable by construction).
         if not path.resolve().is_relative_to(root.resolve()):  # pragma: no cover
             raise StoreError(f"transcript path for {host!r} escapes {root}")
-        if not self.read_only:
-            run_dir.mkdir(parents=True, exist_ok=True)
         return path
 
     def read_transcript(self, run_id: str, host: str) -> str:

@@ -344,3 +344,23 @@ def test_closed_store_refuses_use(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.put_doc("tasks", {"id": "t"})
+
+
+def test_put_docs_and_delete_docs_write_the_main_file_at_most_twice(tmp_path):
+    from console.store import Store
+
+    store = Store(tmp_path)
+    store.put_doc("inventory", {"id": "a", "port": 1})
+    storage = store._db.storage
+    before = storage.writes
+    written = store.put_docs("inventory", [{"id": "a", "port": 2}] + [{"id": f"h{i}", "port": i} for i in range(500)])
+    assert written == 501 and storage.writes - before == 2
+    assert store.get_doc("inventory", "a") == {"id": "a", "port": 2}
+    assert len(store.all_docs("inventory")) == 501
+    before = storage.writes
+    assert store.delete_docs("inventory", ["a", "h1", "missing"]) == 2
+    assert storage.writes - before == 1
+    store.close()
+    reopened = Store(tmp_path)
+    assert {d["id"] for d in reopened.all_docs("inventory")} == {f"h{i}" for i in range(500) if i != 1}
+    reopened.close()

@@ -516,6 +516,90 @@ def cmd_sim_fleet(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ----------------------------------------------------------------------------------------------- people, notifications
+
+def cmd_people_import(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError.single("FILE", f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    async def body(engine: Any) -> int:
+        directory = await engine.import_people(text, source=path.name)
+        _out(f"imported from {path}: now {len(directory.people)} people, {len(directory.scenarios)} shift scenarios")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body))
+
+
+def cmd_oncall(args: argparse.Namespace) -> int:
+    at = _parse_instant(args.at, "--at") if args.at else None
+
+    async def body(engine: Any) -> int:
+        rows = await engine.oncall(at)
+        moment = (at or engine.clock.now()).isoformat()
+        if args.json:
+            for scenario, role, people in rows:
+                _json_line({"at": moment, "scenario": scenario, "role": role, "people": people})
+        elif rows:
+            _out(f"on duty at {moment}")
+            _table([[scenario, role, ", ".join(people) or "NOBODY"] for scenario, role, people in rows],
+                   ["SCENARIO", "ROLE", "ON DUTY"])
+        else:
+            _out("no shift scenarios: patchwatch people import FILE.toml")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body, read_only=True))
+
+
+def _parse_instant(value: str, field: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationError.single(field, f"must be an ISO-8601 date-time, got {value!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    async def body(engine: Any) -> int:
+        record = await engine.notify_test(args.mode, args.to)
+        attempt = record.attempts[-1] if record.attempts else {}
+        if record.status.value == "sent":
+            _out(f"sent to {record.person} by {record.mode} ({record.target}) in {attempt.get('seconds', 0):.2f} s")
+            return EXIT_OK
+        _out(f"FAILED to reach {record.person} by {record.mode} ({record.target}): {record.error}")
+        return EXIT_FAILURES
+
+    return _run_async(_with_engine(args, body))
+
+
+def cmd_notifications(args: argparse.Namespace) -> int:
+    async def body(engine: Any) -> int:
+        records = await engine.list_notifications(status=args.status, run_id=args.run, limit=args.limit)
+        if args.json:
+            for r in records:
+                _json_line(r.to_dict())
+        elif records:
+            _table([[r.id, r.created_at[:19], r.kind, r.run_id or "-", r.person, r.mode, r.target, r.status.value,
+                     str(len(r.attempts)), "-" if r.latency_s is None else f"{r.latency_s:.2f}", r.error or ""]
+                    for r in records],
+                   ["ID", "CREATED", "KIND", "RUN", "PERSON", "MODE", "TARGET", "STATUS", "TRIES", "LATENCY S",
+                    "ERROR"])
+        else:
+            _out("no notifications" + (f" with status {args.status}" if args.status else ""))
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body, read_only=True))
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    # Imported here: the console is the only part that needs textual, and the core never imports it.
+    from console.tui.app import run_console
+
+    return _run_async(run_console(data_dir_of(args)))
+
+
 def cmd_daemon(args: argparse.Namespace) -> int:
     async def main() -> int:
         from console.engine import Engine
@@ -695,6 +779,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR")
     p.set_defaults(func=cmd_sim_fleet)
 
+    ppl = sub.add_parser("people", help="personnel and shift scenarios (who is notified)")
+    psub = ppl.add_subparsers(dest="people_command", metavar="ACTION", required=True)
+    p = psub.add_parser("import", help="add or replace people and shift scenarios from a TOML file "
+                        "(see data/examples/people.toml); a file with any error changes nothing")
+    p.add_argument("file", metavar="FILE.toml")
+    p.set_defaults(func=cmd_people_import)
+
+    p = sub.add_parser("oncall", help="who is on duty for each role of each shift scenario")
+    p.add_argument("--at", metavar="ISO-DATETIME", help="at this instant (default now; UTC without an offset)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_oncall)
+
+    ntf = sub.add_parser("notify", help="notification tools")
+    nsub = ntf.add_subparsers(dest="notify_command", metavar="ACTION", required=True)
+    p = nsub.add_parser("test", help="send a test notice to a person by one mode now (exit 1 if it failed)")
+    p.add_argument("--mode", required=True, help="email, sms, wecom, dingtalk, or another configured channel")
+    p.add_argument("--to", required=True, metavar="PERSON")
+    p.set_defaults(func=cmd_notify_test)
+
+    p = sub.add_parser("notifications", help="the outbox: every notice with its status, attempts and latency")
+    p.add_argument("--status", choices=["queued", "sending", "sent", "retrying", "failed", "abandoned"])
+    p.add_argument("--run", metavar="RUN")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_notifications)
+
+    p = sub.add_parser("console", help="open the terminal console (the default without a command); read-only "
+                       "when a daemon owns the data directory")
+    p.set_defaults(func=cmd_console)
+
     p = sub.add_parser("daemon", help="run the scheduler in the foreground (stops cleanly on SIGTERM/SIGINT)")
     p.add_argument("--grace", type=float, default=60.0, metavar="SECONDS",
                    help="a fire later than this is recorded as missed instead of run (default 60)")
@@ -706,8 +820,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
-        parser.print_help()
-        return EXIT_OK
+        args.func = cmd_console
     try:
         return int(args.func(args))
     except ValidationError as exc:

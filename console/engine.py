@@ -36,6 +36,9 @@ from console.domain.run import (
 from console.domain.task import SCAN_OS_PATCH, Task, task_from_input, with_enabled
 from console.errors import ConflictError, NotFoundError, ValidationError
 from console.jobs import Job, RunCancelled, Target
+from console.notify.outbox import OutboxRecord
+from console.notify.people import Directory
+from console.notify.service import DIRECTORY_DOC, OUTBOX, PEOPLE, NotificationService
 from console.scan.credentials import ACCEPTED_KNOWN_HOSTS, CredentialProfile, default_profile
 from console.scan.hostkeys import HostKeyInfo, append_known_host, fetch_host_key
 from console.scan.job import ScanOsPatchJob
@@ -49,6 +52,16 @@ SCHEDULE = "schedule"  # per task: next_fire (UTC ISO), expired flag
 OPEN_RUNS = "open_runs"  # ids of runs not yet terminal: how a restart finds interrupted runs
 INVENTORY = "inventory"
 CREDENTIALS = "credentials"  # credential profiles (paths and settings only: no secret is stored)
+
+
+CHANNELS_ENV = "PATCHWATCH_CHANNELS"
+
+
+def default_channels_path(data_dir: Path) -> Path:
+    """The channels file: ``$PATCHWATCH_CHANNELS``, else ``channels.toml`` in the data directory (a file of
+    its own, outside the store, mode 0600: it holds secrets)."""
+    env = os.environ.get(CHANNELS_ENV)
+    return Path(env) if env else data_dir / "channels.toml"
 
 
 def default_actor() -> str:
@@ -133,6 +146,9 @@ class Engine:
         misfire_grace: float = 60.0,
         max_parallel_runs: int = 8,
         flush_interval: float = 0.5,
+        notify: bool = True,
+        channels_path: str | Path | None = None,
+        notify_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.clock: Clock = clock or SystemClock()
@@ -153,11 +169,16 @@ class Engine:
         self._pending_events: list[dict[str, Any]] = []
         self._pending_results: list[dict[str, Any]] = []
         self._dirty_runs: dict[str, Run] = {}
+        self._dirty_outbox: dict[str, dict[str, Any]] = {}
         self._flush_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._subscribers: set[asyncio.Queue[Event]] = set()
         self._run_waiters: dict[str, list[asyncio.Future[Run]]] = {}
         self.scheduler: Any = None
+        self._notify = notify
+        self.channels_path = Path(channels_path) if channels_path else default_channels_path(self.data_dir)
+        self._notify_options = dict(notify_options or {})
+        self.notifier: NotificationService | None = None
         self._opened = False
 
     # ------------------------------------------------------------------ life cycle
@@ -193,6 +214,10 @@ class Engine:
         if self._default_jobs:
             self._jobs = {SCAN_OS_PATCH: ScanOsPatchJob(self.credential_profile, self.data_dir)}
         if not self.read_only:
+            if self._notify:
+                # Started before the recovery below, so runs found interrupted are notified like failures.
+                self.notifier = NotificationService(self, self.channels_path, **self._notify_options)
+                await self.notifier.start()
             await self._recover_interrupted()
             self._flusher = asyncio.create_task(self._flush_loop(), name="patchwatch-flush")
         return self
@@ -211,6 +236,10 @@ class Engine:
             if run is not None and not run.state.terminal:
                 await self._transition(run, RunState.INTERRUPTED, "run interrupted: the engine shut down",
                                        error="the engine shut down while the run was active")
+        if self.notifier is not None:
+            # Every event so far becomes a durable outbox record; unsent ones go out at the next start.
+            await self.notifier.drain()
+            await self.notifier.stop()
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -283,22 +312,29 @@ class Engine:
     def _mark_dirty(self, run: Run) -> None:
         self._dirty_runs[run.id] = run
 
+    def _mark_outbox_dirty(self, record: OutboxRecord) -> None:
+        """A status change of an outbox record, written with the next batch (its creation was committed)."""
+        self._dirty_outbox[record.id] = record.to_dict()
+
     async def flush(self) -> None:
         """Commit everything buffered: host results, progress counters, events (in that order, so an event
         never points at a result that is not on disk)."""
         async with self._flush_lock:
             results, self._pending_results = self._pending_results, []
             runs, self._dirty_runs = self._dirty_runs, {}
+            outbox, self._dirty_outbox = self._dirty_outbox, {}
             events, self._pending_events = self._pending_events, []
-            if not (results or runs or events):
+            if not (results or runs or outbox or events):
                 return
             store = self._store
 
             def write() -> None:
                 if results:
                     store.sharded("host_results").insert_many(results)
-                for run in runs.values():
-                    store.sharded("runs").update(run.id, run.to_dict())
+                if runs:
+                    store.sharded("runs").update_many({run.id: run.to_dict() for run in runs.values()})
+                if outbox:
+                    store.sharded(OUTBOX).update_many(outbox)
                 if events:
                     store.append_events(events)
 
@@ -893,6 +929,64 @@ class Engine:
         await self.flush()
         return info
 
+    # ------------------------------------------------------------------ people, shifts, notifications
+
+    async def import_people(self, text: str, *, source: str = "people.toml", actor: str | None = None) -> Directory:
+        """Add or replace people and shift scenarios from a TOML file (all or nothing)."""
+        self._writable()
+        if self.notifier is None:
+            raise ConflictError("notifications are off in this engine")
+        return await self.notifier.import_people(text, source, actor or default_actor())
+
+    async def directory(self) -> Directory:
+        if self.notifier is not None:
+            return self.notifier.directory
+        doc = await self._call(self._store.get_doc, PEOPLE, DIRECTORY_DOC)
+        return Directory.from_dict(doc["directory"]) if doc else Directory(people={}, scenarios={})
+
+    async def oncall(self, at: datetime | None = None) -> list[tuple[str, str, list[str]]]:
+        """(scenario, role, people on duty) for every role of every scenario at ``at`` (default now)."""
+        directory = await self.directory()
+        moment = at or self.clock.now()
+        return [(scenario.name, role.name, [p.name for p in directory.on_duty(scenario.name, role.name, moment)])
+                for scenario in directory.scenarios.values() for role in scenario.roles]
+
+    async def list_notifications(self, *, status: str | None = None, run_id: str | None = None,
+                                 limit: int = 100) -> list[OutboxRecord]:
+        """Outbox records, newest first."""
+        await self.flush_if_dirty()
+
+        def wanted(doc: dict[str, Any]) -> bool:
+            return status is None or doc["status"] == status
+
+        def query() -> list[dict[str, Any]]:
+            table = self._store.sharded(OUTBOX)
+            found = (table.iter_by("run_id", run_id, newest_first=True, predicate=wanted) if run_id
+                     else table.iter_newest(wanted))
+            out: list[dict[str, Any]] = []
+            for doc in found:
+                out.append(doc)
+                if len(out) >= limit:
+                    break
+            return out
+
+        return [OutboxRecord.from_dict(d) for d in await self._call(query)]
+
+    async def retry_notification(self, record_id: str, *, actor: str | None = None) -> OutboxRecord:
+        self._writable()
+        if self.notifier is None:
+            raise ConflictError("notifications are off in this engine")
+        return await self.notifier.retry_now(record_id, actor or default_actor())
+
+    async def notify_test(self, mode: str, person: str, *, actor: str | None = None) -> OutboxRecord:
+        """Send a test notice to ``person`` by ``mode`` now and return its recorded outcome."""
+        self._writable()
+        if self.notifier is None:
+            raise ConflictError("notifications are off in this engine")
+        record = await self.notifier.send_test(mode, person, actor or default_actor())
+        await self.flush()
+        return record
+
     # ------------------------------------------------------------------ queries
 
     async def get_run(self, run_id: str) -> Run:
@@ -929,7 +1023,7 @@ class Engine:
     async def flush_if_dirty(self) -> bool:
         if self.read_only:
             return False
-        if self._dirty_runs or self._pending_results or self._pending_events:
+        if self._dirty_runs or self._pending_results or self._pending_events or self._dirty_outbox:
             await self.flush()
             return True
         return False

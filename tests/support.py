@@ -52,6 +52,8 @@ class NoIoJob:
     outcomes: dict[str, str] = field(default_factory=dict)
     gate: asyncio.Event | None = None
     batch_size: int = 0
+    #: Seconds each host takes (real time), to make a run last long enough to be observed mid-way.
+    delay: float = 0.0
     executed: list[str] = field(default_factory=list)
     touched: list[str] = field(default_factory=list)
 
@@ -68,6 +70,8 @@ class NoIoJob:
                 self.touched.append(target.name)
                 if self.gate is not None:
                     await self.gate.wait()
+                if self.delay:
+                    await asyncio.sleep(self.delay)
                 outcome = self.outcomes.get(target.name, "ok")
                 now = ctx.clock.now().isoformat()
                 if outcome == "ok":

@@ -24,7 +24,7 @@ import json
 import os
 import re
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -298,6 +298,34 @@ class ShardedTable:
         self._index_remove(record_id, before)
         self._index_add(record_id, after)
         return copy_record(after)
+
+    def update_many(self, changes: Mapping[str, Mapping[str, Any]]) -> int:
+        """Merge ``changes[id]`` into each record, one write per touched shard (a batch of status changes costs
+        what one change costs). Raises :class:`NotFoundError` before writing anything if an id is absent."""
+        self._check_writable()
+        by_shard: dict[int, dict[str, dict[str, Any]]] = {}
+        for record_id, fields in changes.items():
+            number = self._where.get(record_id)
+            if number is None:
+                raise NotFoundError(f"no record {record_id!r} in {self.directory}")
+            if "id" in fields and fields["id"] != record_id:
+                raise ValueError(f"the id of record {record_id!r} cannot change")
+            try:
+                by_shard.setdefault(number, {})[record_id] = json.loads(dumps_compact(dict(fields)))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"changes to {record_id!r} are not JSON-serialisable: {exc}") from exc
+        for number, batch in sorted(by_shard.items()):
+            shard = self._shard(number)
+            before = {rid: copy_record(shard.record(rid)) for rid in batch}
+
+            def apply(doc: MutableMapping[str, Any], batch: dict[str, dict[str, Any]] = batch) -> None:
+                doc.update(batch[doc["id"]])
+
+            shard.table.update(apply, doc_ids=[shard.positions[rid] for rid in batch])
+            for rid in batch:
+                self._index_remove(rid, before[rid])
+                self._index_add(rid, shard.record(rid) or {})
+        return sum(len(b) for b in by_shard.values())
 
     # -- reading -------------------------------------------------------------------------------------------
 

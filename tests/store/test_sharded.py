@@ -185,3 +185,23 @@ def test_read_only_table_refuses_writes_and_creates_nothing(tmp_path: Path) -> N
     with pytest.raises(StoreError, match="read-only"):
         viewer.update("a", {"n": 1})
     assert viewer.get("a") == {"id": "a"}
+
+
+def test_update_many_writes_each_touched_shard_once(tmp_path):
+    from console.store import ShardedTable
+
+    table = ShardedTable(tmp_path / "t", 10, index_fields=("status",))
+    table.insert_many([{"id": f"r{i:02d}", "status": "queued"} for i in range(25)])
+    before = dict(table.writes_by_shard)
+    assert table.update_many({f"r{i:02d}": {"status": "sent"} for i in (0, 3, 11, 12, 24)}) == 5
+    delta = {n: table.writes_by_shard[n] - before.get(n, 0) for n in table.writes_by_shard}
+    assert delta == {1: 1, 2: 1, 3: 1}
+    assert {d["id"] for d in table.find_by("status", "sent")} == {"r00", "r03", "r11", "r12", "r24"}
+    table.close()
+    reopened = ShardedTable(tmp_path / "t", 10, index_fields=("status",))
+    assert reopened.get("r11")["status"] == "sent" and reopened.get("r10")["status"] == "queued"
+    try:
+        reopened.update_many({"r01": {"status": "x"}, "nope": {"status": "x"}})
+    except Exception as exc:  # noqa: BLE001
+        assert "nope" in str(exc)
+    assert reopened.get("r01")["status"] == "queued", "nothing is written when one id is unknown"

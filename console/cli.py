@@ -593,6 +593,14 @@ def cmd_notifications(args: argparse.Namespace) -> int:
     return _run_async(_with_engine(args, body, read_only=True))
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from console import demo
+
+    base = Path(args.data_dir or os.environ.get(DATA_ENV) or "data")
+    return demo.main(demo.demo_dir(base), reset=args.reset, headless=args.headless, seconds=args.for_,
+                     as_json=args.json)
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     # Imported here: the console is the only part that needs textual, and the core never imports it.
     from console.tui.app import run_console
@@ -804,6 +812,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_notifications)
+
+    p = sub.add_parser("demo", help="the whole product on this machine: a simulated fleet with faults, local mail "
+                       "and robot servers, demo people and tasks, then the console (data in DATA_DIR/demo)")
+    p.add_argument("--reset", action="store_true", help="start from an empty demo data directory")
+    p.add_argument("--headless", action="store_true", help="no console: print events (and what the local "
+                   "servers received) until Ctrl-C")
+    p.add_argument("--for", dest="for_", type=float, metavar="SECONDS", help="with --headless: stop after this long")
+    p.add_argument("--json", action="store_true", help="with --headless: one JSON object per line")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("console", help="open the terminal console (the default without a command); read-only "
                        "when a daemon owns the data directory")

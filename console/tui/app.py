@@ -1,0 +1,349 @@
+"""The Patchwatch console: a Textual app over the engine, for operators on shift.
+
+The app only talks to :class:`console.engine.Engine` (and pure domain helpers). It owns navigation (the k9s
+style ``:`` command line, ``?`` help, Esc back, the command palette), runs the scheduler as a background
+worker when this process owns the data directory, and reports every failed worker in one place. When another
+process (the daemon) owns the data directory the console opens read-only and says so on every screen.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from console.engine import Engine
+from console.errors import DataDirLockedError, PatchwatchError
+from console.tui.screens import ConsoleScreen
+from console.tui.screens.help import HelpScreen, keys_of
+from console.tui.screens.home import HomeScreen
+from console.tui.widgets.command_line import CommandLineScreen, ConsoleCommandsProvider, resolve_command
+from console.tui.widgets.form_dialogs import ConfirmDialog
+
+__all__ = ["PatchwatchApp", "open_console_engine", "read_only_reason_for", "run_console"]
+
+NOT_AVAILABLE = "not available yet"
+
+
+def read_only_reason_for(error: DataDirLockedError | str) -> str:
+    """The banner for a console that could not take the data directory (names the owner's pid)."""
+    match = re.search(r"process (\d+)", str(error))
+    owner = f"process {match.group(1)}" if match else "another process"
+    return f"read-only: the data directory is owned by {owner} (patchwatch daemon); changes are disabled"
+
+
+def _construct(cls: type[Any], *args: Any, **optional: Any) -> Any:
+    """``cls(*args, **optional)`` passing only the optional keywords its constructor accepts.
+
+    The run, event and inventory screens are built separately; a filter they do not support yet (a task id
+    for the runs list) is dropped rather than breaking navigation.
+    """
+    params: Mapping[str, inspect.Parameter]
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        params = {}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    accepted = {k: v for k, v in optional.items() if v is not None and (takes_any or k in params)}
+    return cls(*args, **accepted)
+
+
+class PatchwatchApp(App[None]):
+    """The console. ``scheduler=False`` leaves firing to another process (and to tests)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "Patchwatch"
+    COMMANDS = App.COMMANDS | {ConsoleCommandsProvider}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("colon", "command_line", "Command", key_display=":"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("f1", "help", "Help", show=False),
+    ]
+
+    def __init__(self, engine: Engine, *, scheduler: bool = True, read_only_reason: str | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        if read_only_reason is None and engine.read_only:
+            read_only_reason = "read-only: another process owns the data directory; changes are disabled"
+        self.read_only_reason = read_only_reason
+        self._scheduler_wanted = scheduler and not engine.read_only
+        #: The last messages shown to the operator (the toasts disappear; this is what they said).
+        self.messages: deque[str] = deque(maxlen=200)
+        #: Set when the scheduler worker died: the dashboard shows it until the console restarts.
+        self.scheduler_problem: str | None = None
+
+    def get_default_screen(self) -> Screen[Any]:
+        return HomeScreen(self.engine)
+
+    def on_mount(self) -> None:
+        if self.read_only_reason:
+            self.sub_title = self.read_only_reason
+            self.notify(self.read_only_reason, severity="warning", timeout=10)
+        if self._scheduler_wanted:
+            self.run_scheduler()
+
+    # ------------------------------------------------------------------ workers
+
+    @work(exclusive=True, exit_on_error=False, group="scheduler",
+          description="scheduler: fires the tasks at their times")
+    async def run_scheduler(self) -> None:
+        """Run the scheduler loop for as long as the console runs (cancelled on exit)."""
+        from console.scheduler.scheduler import Scheduler
+
+        scheduler = Scheduler(self.engine)
+        loop = scheduler.start_background()
+        try:
+            await loop
+        except Exception:
+            # The loop is dead: detach it, so closing the engine does not raise the same error again.
+            if self.engine.scheduler is scheduler:
+                self.engine.scheduler = None
+            raise
+
+    def report_worker_error(self, worker: Worker[Any]) -> None:
+        """The one place failed workers are reported: a notification naming what failed and why."""
+        error = worker.error
+        what = worker.description or worker.name or "background work"
+        message = str(error) if isinstance(error, PatchwatchError) else f"{type(error).__name__}: {error}"
+        if worker.group == "scheduler":
+            # Nothing fires any more: that must stay on screen, not vanish with a toast.
+            self.scheduler_problem = f"SCHEDULER STOPPED ({message}): no task fires until the console restarts"
+            for screen in self.screen_stack:
+                if isinstance(screen, HomeScreen):
+                    screen.refresh_summary()
+        self.notify(message, title=f"Failed: {what}", severity="error", timeout=12)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            self.report_worker_error(event.worker)
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",  # type: ignore[override]
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Show a toast and remember it (without markup: messages quote operator input and host output)."""
+        self.messages.append(f"{title}: {message}" if title else message)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    # ------------------------------------------------------------------ navigation
+
+    def go_back(self) -> None:
+        """Esc: back to the screen below (the dashboard is the bottom of the stack)."""
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def _guard_unsaved(self, proceed: Callable[[], Any]) -> None:
+        """Run ``proceed`` now, or after the operator agreed to drop the changes of the current form."""
+        screen = self.screen
+        if isinstance(screen, ConsoleScreen) and screen.has_unsaved_changes():
+            def answered(discard: bool | None) -> None:
+                if discard:
+                    self.call_later(proceed)
+
+            self.push_screen(ConfirmDialog("Leave this form? Its changes have not been saved.",
+                                           yes="Discard", no="Keep editing"), answered)
+            return
+        self.call_later(proceed)
+
+    async def _show(self, screen: Screen[Any] | None) -> None:
+        """Switch to ``screen`` (None: the dashboard) with the dashboard below it, so Esc returns there."""
+        while len(self.screen_stack) > 1:
+            await self.pop_screen()
+        if screen is not None:
+            await self.push_screen(screen)
+
+    def _navigate(self, factory: Callable[[], Screen[Any] | None]) -> None:
+        """Build the target screen first (it may not exist yet), then leave the current one."""
+
+        async def go() -> None:
+            try:
+                screen = factory()
+            except _Unavailable as exc:
+                self.notify(f"{exc.what}: {NOT_AVAILABLE}", severity="warning")
+                return
+            except Exception as exc:  # a broken screen must not take the console down with it
+                self.notify(f"{type(exc).__name__}: {exc}", title="Cannot open that screen", severity="error")
+                return
+            await self._show(screen)
+
+        self._guard_unsaved(go)
+
+    def action_command_line(self) -> None:
+        if isinstance(self.screen, CommandLineScreen):
+            return
+
+        def entered(text: str | None) -> None:
+            if text:
+                self.call_later(self.run_console_command, text)
+
+        self.push_screen(CommandLineScreen(), entered)
+
+    async def run_console_command(self, text: str) -> None:
+        """Carry out a ``:`` command (also used by the command palette)."""
+        command = resolve_command(text)
+        if command is None:
+            if text.strip():
+                self.notify(f"Unknown command {text.strip()!r}. Commands: :failures :tasks :new :runs :events "
+                            ":inventory :notifications :oncall :help :q", severity="warning")
+            return
+        name = command.name
+        if name == "q":
+            self._guard_unsaved(self.exit)
+        elif name == "help":
+            self.action_help()
+        elif name == "failures":
+            self._navigate(lambda: None)
+        elif name == "tasks":
+            self._navigate(self._tasks_screen)
+        elif name == "new":
+            self.open_task_form(None)
+        elif name == "runs":
+            self._navigate(self._runs_screen)
+        elif name == "events":
+            self._navigate(self._events_screen)
+        elif name == "inventory":
+            self._navigate(self._inventory_screen)
+        elif name == "notifications":
+            self._navigate(self._notifications_screen)
+        elif name == "oncall":
+            self._navigate(self._oncall_screen)
+
+    def action_help(self) -> None:
+        screen = self.screen
+        if isinstance(screen, HelpScreen | CommandLineScreen):
+            return
+        title = screen.title or type(screen).__name__
+        self.push_screen(HelpScreen(title, keys_of(screen, self)))
+
+    # ------------------------------------------------------------------ screens (built lazily where owned elsewhere)
+
+    def _tasks_screen(self) -> Screen[Any]:
+        from console.tui.screens.tasks import TasksScreen
+
+        return TasksScreen(self.engine)
+
+    def _runs_screen(self, task_id: str | None = None) -> Screen[Any]:
+        try:
+            from console.tui.screens.runs import RunsScreen
+        except ImportError as exc:
+            raise _Unavailable("runs", exc) from exc
+        return _construct(RunsScreen, self.engine, task=task_id)  # type: ignore[no-any-return]
+
+    def _events_screen(self) -> Screen[Any]:
+        try:
+            from console.tui.screens.events import EventsScreen
+        except ImportError as exc:
+            raise _Unavailable("events", exc) from exc
+        return EventsScreen(self.engine)
+
+    def _inventory_screen(self) -> Screen[Any]:
+        try:
+            from console.tui.screens.inventory import InventoryScreen
+        except ImportError as exc:
+            raise _Unavailable("inventory", exc) from exc
+        return InventoryScreen(self.engine)
+
+    def _notifications_screen(self) -> Screen[Any]:
+        try:
+            from console.tui.screens.notifications import NotificationsScreen  # type: ignore[import-not-found]
+        except ImportError as exc:
+            from console.tui.widgets.home_duty import NoticesDialog, supports
+
+            if supports(self.engine, "list_notifications"):
+                return NoticesDialog(self.engine)
+            raise _Unavailable("notifications", exc) from exc
+        return NotificationsScreen(self.engine)  # type: ignore[no-any-return]
+
+    def _oncall_screen(self) -> Screen[Any]:
+        try:
+            from console.tui.screens.oncall import OnCallScreen  # type: ignore[import-not-found]
+        except ImportError as exc:
+            from console.tui.widgets.home_duty import OnCallDialog, supports
+
+            if supports(self.engine, "oncall"):
+                return OnCallDialog(self.engine)
+            raise _Unavailable("oncall", exc) from exc
+        return OnCallScreen(self.engine)  # type: ignore[no-any-return]
+
+    def open_run_detail(self, run_id: str, host: str | None = None) -> None:
+        """The run (and, with ``host``, that host's logs), on top of the current screen."""
+        try:
+            from console.tui.screens.run_detail import RunDetailScreen
+        except ImportError:
+            self.notify(f"run detail: {NOT_AVAILABLE} (run {run_id}{', host ' + host if host else ''})",
+                        severity="warning")
+            return
+        self.push_screen(RunDetailScreen(self.engine, run_id, host=host))
+
+    def open_task_runs(self, task_id: str) -> None:
+        """The runs of one task, on top of the current screen."""
+        try:
+            screen = self._runs_screen(task_id)
+        except _Unavailable as exc:
+            self.notify(f"{exc.what}: {NOT_AVAILABLE}", severity="warning")
+            return
+        if getattr(screen, "text_filter", None) == "":
+            # The runs screen takes no task argument: narrow it with its own text filter (which matches ids).
+            screen.text_filter = task_id  # type: ignore[attr-defined]
+        self.push_screen(screen)
+
+    def open_task_form(self, task_id: str | None) -> None:
+        """The task form: a new task (``task_id`` None) or an existing one, on top of the current screen."""
+        if self.engine.read_only:
+            self.notify(self.read_only_reason or "read-only: changes are disabled", severity="warning")
+            return
+        self.push_task_form(task_id)
+
+    @work(exclusive=True, exit_on_error=False, group="task-form-open", description="open the task form")
+    async def push_task_form(self, task_id: str | None) -> None:
+        from console.tui.screens.task_form import TaskFormScreen
+
+        task = await self.engine.get_task(task_id) if task_id else None
+        await self.push_screen(TaskFormScreen(self.engine, task))
+
+
+class _Unavailable(Exception):
+    """A screen another part of the console provides is not there yet."""
+
+    def __init__(self, what: str, cause: BaseException | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.cause = cause
+
+
+async def open_console_engine(data_dir: str | Path) -> tuple[Engine, str | None]:
+    """The engine for a console on ``data_dir``, and why it is read-only (None when it owns the directory).
+
+    When another process (the daemon) owns the directory the console still opens, read-only, so an operator
+    can watch; the reason names the owner's pid.
+    """
+    engine = Engine(data_dir)
+    try:
+        await engine.open()
+    except DataDirLockedError as exc:
+        engine = Engine(data_dir, read_only=True)
+        await engine.open()
+        return engine, read_only_reason_for(exc)
+    return engine, None
+
+
+async def run_console(data_dir: str | Path) -> int:
+    """Open the engine on ``data_dir`` (read-only when another process owns it), run the console, close.
+
+    Used by the CLI. The scheduler runs inside the console only when it owns the directory. Returns the exit
+    code.
+    """
+    engine, reason = await open_console_engine(data_dir)
+    app = PatchwatchApp(engine, scheduler=not engine.read_only, read_only_reason=reason)
+    try:
+        await app.run_async()
+    finally:
+        await engine.close()
+    return app.return_code or 0

@@ -1,0 +1,509 @@
+"""The dashboard (``:failures``): what an operator on shift must see at a glance.
+
+Calm when all is well (one line: no failures, how many tasks, the next fire), impossible to miss when a scan
+failed (a red count in the status line, the failures panel drawn as an alarm). Everything is live from the
+engine's event stream; on start (and on ctrl+r) the panels are backfilled from the trace and the run list, so
+a console opened in the middle of the night shows what already happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from datetime import datetime, tzinfo
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Static
+
+from console.domain.run import Event, Run, RunState
+from console.domain.task import Task
+from console.domain.timezones import parse_zone, zone_label
+from console.errors import PatchwatchError
+from console.tui.screens import ConsoleScreen
+from console.tui.widgets.home_failures import (
+    MAX_RENDERED,
+    Failure,
+    FailuresTable,
+    failure_from_event,
+    failure_from_run,
+)
+from console.tui.widgets.home_tables import cursor_key, sync_rows
+
+__all__ = ["HomeScreen"]
+
+#: How much history the dashboard reads when it opens.
+BACKFILL_EVENTS = 10_000
+BACKFILL_RUNS = 2_000
+#: Fires shown in "upcoming".
+UPCOMING = 8
+#: A burst of events (a 1,000-host scan) is applied in one repaint at most this often.
+COALESCE_SECONDS = 0.05
+
+#: Runs that failed as a whole (no failed host explains them): shown as run-level rows.
+RUN_LEVEL_STATES = frozenset({RunState.ERROR, RunState.MISSED, RunState.INTERRUPTED, RunState.REVIEW_EXPIRED})
+#: Runs whose acknowledgement matters to the panel.
+ALARM_RUN_STATES = RUN_LEVEL_STATES | {RunState.FAILED}
+RUN_LEVEL_KINDS = frozenset({"run.error", "run.missed", "run.interrupted", "run.review_expired"})
+
+ACTIVE_COLUMNS = (("task", "Task"), ("state", "State"), ("batch", "Batch"), ("hosts", "Hosts done"),
+                  ("failed", "Failed"), ("since", "Since / review by"), ("run", "Run"))
+UPCOMING_COLUMNS = (("when", "Next fire (task zone)"), ("local", "Local time"), ("task", "Task"), ("in", "In"))
+
+_STATE_STYLE = {RunState.RUNNING: "bold green", RunState.PAUSED: "bold yellow", RunState.QUEUED: "cyan",
+                RunState.PENDING_REVIEW: "bold yellow"}
+_STATE_RANK = {RunState.RUNNING: 0, RunState.PAUSED: 1, RunState.QUEUED: 2, RunState.PENDING_REVIEW: 3}
+
+
+def _notice_of(event: Event) -> tuple[str, str, str]:
+    """(run id, notification record id, status) of a ``notification.*`` event."""
+    status = event.kind.split(".", 1)[1]
+    return event.run_id or "", str(event.data.get("notification") or event.id), status
+
+
+def local_text(value: str | datetime | None, fmt: str = "%m-%d %H:%M:%S") -> str:
+    """An instant in the operator's local time (the machine's zone), short."""
+    if value is None:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        return str(value)
+    return moment.astimezone().strftime(fmt)
+
+
+def in_words(seconds: float) -> str:
+    """``3d 4h``, ``2h 05m``, ``7m``: how far away a fire is."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m" if minutes else "<1m"
+
+
+def zoned_text(moment: datetime, zone: tzinfo) -> str:
+    """``2026-12-05 03:15 GMT+08:00``: a fire as the task's zone reads it."""
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {zone_label(zone, local)}"
+
+
+class HomeScreen(ConsoleScreen):
+    """Failures, active runs and pending reviews, upcoming fires; live."""
+
+    TITLE = "Dashboard"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open run"),
+        Binding("a", "acknowledge", "Acknowledge"),
+        Binding("l", "logs", "Logs"),
+        Binding("v", "approve", "Approve review"),
+        Binding("x", "reject", "Reject review"),
+        Binding("ctrl+r", "reload", "Reload"),
+    ]
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__(engine, id="home")
+        self._tasks: dict[str, Task] = {}
+        self._runs_today: dict[str, str] = {}
+        self._upcoming: list[tuple[datetime, Task]] = []
+        self._loaded = False
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="home-status")
+        with Vertical(id="failures-panel"):
+            yield Static(id="failures-calm", markup=False)
+            yield FailuresTable(id="failures")
+            yield Static(id="failures-more")
+            yield Static(id="failure-detail")
+        with Horizontal(id="home-lower"):
+            with Vertical(id="active-panel"):
+                yield DataTable(id="active", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="upcoming-panel"):
+                yield DataTable(id="upcoming", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    @property
+    def failures(self) -> FailuresTable:
+        return self.query_one("#failures", FailuresTable)
+
+    @property
+    def active(self) -> DataTable[Any]:
+        return self.query_one("#active", DataTable)
+
+    @property
+    def upcoming(self) -> DataTable[Any]:
+        return self.query_one("#upcoming", DataTable)
+
+    def on_mount(self) -> None:
+        self.query_one("#failures-panel").border_title = "Failures"
+        self.query_one("#active-panel").border_title = "Active runs and pending reviews"
+        self.query_one("#upcoming-panel").border_title = "Upcoming fires"
+        for key, label in ACTIVE_COLUMNS:
+            self.active.add_column(label, key=key)
+        for key, label in UPCOMING_COLUMNS:
+            self.upcoming.add_column(label, key=key)
+        self.failures.focus()
+        self._render_summary()
+        self.follow_engine()
+        self.set_interval(30, self._minute_tick)
+
+    # ------------------------------------------------------------------ live data
+
+    @work(exclusive=True, exit_on_error=False, group="home-live",
+          description="dashboard: backfill from the trace, then follow the engine's events")
+    async def follow_engine(self) -> None:
+        """Subscribe first, then backfill, so no event falls between the two; then apply events in bursts."""
+        queue = self.engine.subscribe()
+        try:
+            await self._backfill()
+            while True:
+                batch = [await queue.get()]
+                await asyncio.sleep(COALESCE_SECONDS)
+                while not queue.empty() and len(batch) < 20_000:
+                    batch.append(queue.get_nowait())
+                await self._apply_events(batch)
+        finally:
+            self.engine.unsubscribe(queue)
+
+    async def _backfill(self) -> None:
+        engine = self.engine
+        self._tasks = {t.id: t for t in await engine.list_tasks()}
+        events = await engine.query_events(kind="host.finished", text="failed", limit=BACKFILL_EVENTS)
+        failures = [f for f in (failure_from_event(e) for e in reversed(events)) if f is not None]
+        alarm_runs = await engine.list_runs(states=set(ALARM_RUN_STATES), limit=BACKFILL_RUNS)
+        failures.extend(failure_from_run(r) for r in reversed(alarm_runs) if r.state in RUN_LEVEL_STATES)
+        acks = {r.id: self._ack_text(r.acknowledged_by, r.acknowledged_at) for r in alarm_runs if r.acknowledged_by}
+        for event in await engine.query_events(kind="run.acknowledged", limit=BACKFILL_RUNS):
+            if event.run_id and event.run_id not in acks:
+                acks[event.run_id] = self._ack_text(event.actor, event.at)
+        notices = [e for e in reversed(await engine.query_events(kind="notification.", limit=BACKFILL_EVENTS))
+                   if e.run_id]
+        today = self._today()
+        for run in await engine.list_runs(limit=BACKFILL_RUNS):
+            if local_text(run.created_at, "%Y-%m-%d") == today:
+                self._runs_today[run.id] = run.created_at
+        await self._compute_upcoming()
+        table = self.failures
+        self._loaded = True
+        with self.app.batch_update():
+            for task in self._tasks.values():
+                table.task_names[task.id] = task.name
+            table.model.acknowledged.update(acks)
+            for event in notices:
+                table.model.note_notification(*_notice_of(event))
+            table.add_failures(failures)
+            for run_id in {*acks, *(e.run_id for e in notices if e.run_id)}:
+                table.refresh_run(run_id)
+            self._render_active()
+            self._render_upcoming()
+            self._render_summary()
+
+    async def _apply_events(self, events: list[Event]) -> None:
+        failures: list[Failure] = []
+        acks: dict[str, str] = {}
+        notices: list[Event] = []
+        tasks_changed = runs_changed = False
+        for event in events:
+            kind = event.kind
+            if kind == "host.finished":
+                failure = failure_from_event(event)
+                if failure is not None:
+                    failures.append(failure)
+                runs_changed = True
+            elif kind == "run.acknowledged" and event.run_id:
+                acks[event.run_id] = self._ack_text(event.actor, event.at)
+            elif kind.startswith("run.") or kind == "batch.started":
+                runs_changed = True
+                if kind in ("run.fired", "run.missed") and event.run_id:
+                    self._runs_today[event.run_id] = event.at
+                if event.run_id and (kind in RUN_LEVEL_KINDS or (
+                        kind == "run.finished" and event.data.get("state") == RunState.ERROR.value)):
+                    with contextlib.suppress(PatchwatchError):
+                        failures.append(failure_from_run(await self.engine.get_run(event.run_id)))
+                if kind == "run.fired":
+                    tasks_changed = True  # the task's next fire moved on
+            elif kind.startswith("task."):
+                tasks_changed = True
+            elif kind.startswith("notification.") and event.run_id:
+                notices.append(event)
+        if tasks_changed:
+            self._tasks = {t.id: t for t in await self.engine.list_tasks()}
+            await self._compute_upcoming()
+        table = self.failures
+        with self.app.batch_update():
+            if tasks_changed:
+                for task in self._tasks.values():
+                    table.rename_task(task.id, task.name)
+                self._render_upcoming()
+            if failures:
+                table.add_failures(failures)
+            for run_id, text in acks.items():
+                table.set_acknowledged(run_id, text)
+            for event in notices:
+                table.note_notification(*_notice_of(event))
+            if runs_changed:
+                self._render_active()
+            self._render_summary()
+
+    async def _compute_upcoming(self) -> None:
+        fires: list[tuple[datetime, Task]] = []
+        now = self.engine.clock.now()
+        for task in self._tasks.values():
+            if not task.enabled or task.schedule.is_expired(now):
+                continue
+            try:
+                fires.extend((moment, task) for moment in await self.engine.next_fires(task.id, 3))
+            except PatchwatchError:
+                continue
+        fires.sort(key=lambda item: item[0])
+        self._upcoming = fires[:UPCOMING]
+
+    @work(exclusive=True, exit_on_error=False, group="home-upcoming",
+          description="dashboard: recompute the upcoming fires as time passes")
+    async def refresh_upcoming(self) -> None:
+        await self._compute_upcoming()
+        with self.app.batch_update():
+            self._render_upcoming()
+            self._render_summary()
+
+    def _minute_tick(self) -> None:
+        if self._loaded:
+            self.refresh_upcoming()
+
+    # ------------------------------------------------------------------ rendering
+
+    @staticmethod
+    def _ack_text(actor: str | None, at: str | None) -> str:
+        return f"{actor or '?'} {local_text(at, '%m-%d %H:%M')}"
+
+    def _today(self) -> str:
+        return self.engine.clock.now().astimezone().strftime("%Y-%m-%d")
+
+    def _render_active(self) -> None:
+        runs = sorted(self.engine.open_runs(), key=lambda r: (_STATE_RANK.get(r.state, 9), r.created_at))
+        rows: dict[str, list[Any]] = {}
+        for run in runs:
+            rows[run.id] = self._active_cells(run)
+        sync_rows(self.active, rows, [key for key, _ in ACTIVE_COLUMNS])
+        self.query_one("#active-panel").set_class(any(r.state is RunState.PENDING_REVIEW for r in runs),
+                                                  "-attention")
+
+    def _active_cells(self, run: Run) -> list[Any]:
+        name = self._tasks[run.task_id].name if run.task_id in self._tasks else run.task_name
+        batch = f"{run.batch_index} of {run.batch_count}" if run.batch_count else "-"
+        hosts = f"{run.hosts_done}/{run.hosts_total}" if run.hosts_total else "-"
+        failed = Text(str(run.hosts_failed), style="bold red" if run.hosts_failed else "")
+        if run.state is RunState.PENDING_REVIEW:
+            since = Text(f"review by {local_text(run.review_deadline, '%m-%d %H:%M')}", style="yellow")
+        else:
+            since = Text(local_text(run.started_at or run.created_at))
+        state = run.state.value.replace("_", " ")
+        if run.state is RunState.PAUSED and run.pause_reason:
+            state += f": {run.pause_reason}"
+        return [Text(name), Text(state, style=_STATE_STYLE.get(run.state, "")), batch, hosts, failed, since,
+                Text(run.id)]
+
+    def _render_upcoming(self) -> None:
+        now = self.engine.clock.now()
+        rows: dict[str, list[Any]] = {}
+        for index, (moment, task) in enumerate(self._upcoming):
+            zone = parse_zone(task.schedule.timezone)
+            rows[str(index)] = [zoned_text(moment, zone), local_text(moment, "%a %m-%d %H:%M"), Text(task.name),
+                                in_words((moment - now).total_seconds())]
+        sync_rows(self.upcoming, rows, [key for key, _ in UPCOMING_COLUMNS])
+
+    def _render_summary(self) -> None:
+        """The status line, the calm sentence or the alarm, and the "+N older" hint."""
+        table = self.failures
+        log = table.model
+        unacked_hosts = log.unacknowledged_hosts()
+        unacked_alarms = log.unacknowledged_run_alarms()
+        enabled = sum(1 for t in self._tasks.values() if t.enabled)
+        open_runs = self.engine.open_runs()
+        reviews = sum(1 for r in open_runs if r.state is RunState.PENDING_REVIEW)
+        today = self._today()
+        runs_today = sum(1 for at in self._runs_today.values() if local_text(at, "%Y-%m-%d") == today)
+        parts: list[tuple[str, str]] = []
+        problem = getattr(self.app, "scheduler_problem", None)
+        if problem:
+            parts.append((f" {problem} ", "bold white on red"))
+            parts.append(("  ", ""))
+        if unacked_hosts:
+            parts.append((f" {unacked_hosts} failed hosts unacknowledged ", "bold white on red"))
+        if unacked_alarms:
+            parts.append((f" {unacked_alarms} failed runs unacknowledged ", "bold white on red"))
+        if not parts:
+            parts.append(("0 failed hosts unacknowledged", "bold green"))
+        parts.append((f"  tasks {len(self._tasks)} ({enabled} enabled)  runs today {runs_today}  "
+                      f"open runs {len(open_runs)}", ""))
+        if reviews:
+            parts.append((f"  {reviews} awaiting review", "bold yellow"))
+        status = Text.assemble(*parts)
+        self.query_one("#home-status", Static).update(status)
+        alarm = bool(unacked_hosts or unacked_alarms)
+        panel = self.query_one("#failures-panel")
+        panel.set_class(alarm, "-alarm")
+        if alarm:
+            panel.border_title = (f"FAILURES: {unacked_hosts} failed hosts, {unacked_alarms} failed runs "
+                                  "unacknowledged (a acknowledges, l opens the logs)")
+        else:
+            panel.border_title = "Failures" + (" (all acknowledged)" if len(log) else "")
+        empty = len(log) == 0
+        calm = self.query_one("#failures-calm", Static)
+        calm.display = empty
+        table.display = not empty
+        self.query_one("#failure-detail").display = not empty
+        if empty:
+            calm.update(self._calm_text(enabled))
+        more = self.query_one("#failures-more", Static)
+        more.display = table.hidden > 0
+        if table.hidden:
+            more.update(f"+{table.hidden:,} older failures not shown: the table keeps the newest "
+                        f"{MAX_RENDERED:,} rendered (all are counted above; see :events for the full trace)")
+        self._render_detail()
+
+    def refresh_summary(self) -> None:
+        """Redraw the status line (the app calls this when something outside the event stream changed)."""
+        with self.app.batch_update():
+            self._render_summary()
+
+    def _calm_text(self, enabled: int) -> str:
+        if not self._loaded:
+            return "Loading ..."
+        text = f"No failures. {enabled} task{'s' if enabled != 1 else ''} scheduled"
+        if self._upcoming:
+            moment, task = self._upcoming[0]
+            zone = parse_zone(task.schedule.timezone)
+            text += (f"; next fire {task.name} at {zoned_text(moment, zone)} "
+                     f"(local {local_text(moment, '%Y-%m-%d %H:%M')})")
+        return text + "."
+
+    def _render_detail(self) -> None:
+        failure = self.failures.selected()
+        detail = self.query_one("#failure-detail", Static)
+        if failure is None:
+            detail.update("")
+            return
+        acked = self.failures.model.acknowledged.get(failure.run_id)
+        detail.update(Text.assemble(
+            (f"{failure.host} ", "bold"), (failure.category, "bold red" if not acked else "dim"),
+            f": {failure.reason}  |  task {self.failures.task_names.get(failure.task_id, failure.task_id)} "
+            f"({failure.task_id})  run {failure.run_id}  |  ",
+            (f"acknowledged by {acked}" if acked else "not acknowledged", "green" if acked else "bold red"),
+        ))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "failures":
+            self._render_detail()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self._open_row(event.data_table, logs=False)
+
+    # ------------------------------------------------------------------ actions
+
+    def _selected_active(self) -> Run | None:
+        key = cursor_key(self.active)
+        return next((r for r in self.engine.open_runs() if r.id == key), None) if key else None
+
+    def _open_row(self, table: DataTable[Any], *, logs: bool) -> None:
+        if table.id == "active":
+            run = self._selected_active()
+            if run is not None:
+                self.app.open_run_detail(run.id)  # type: ignore[attr-defined]
+            return
+        if table.id == "upcoming":
+            self.app.run_console_command("tasks")  # type: ignore[attr-defined]
+            return
+        failure = self.failures.selected()
+        if failure is None:
+            self.notify("No failure selected.", severity="warning")
+            return
+        host = failure.host if logs and not failure.run_level else None
+        self.app.open_run_detail(failure.run_id, host)  # type: ignore[attr-defined]
+
+    def action_open(self) -> None:
+        focused = self.focused
+        self._open_row(focused if isinstance(focused, DataTable) else self.failures, logs=False)
+
+    def action_logs(self) -> None:
+        focused = self.focused
+        table = focused if isinstance(focused, DataTable) and focused.id == "active" else self.failures
+        self._open_row(table, logs=True)
+
+    def action_acknowledge(self) -> None:
+        if self.refuse_if_read_only():
+            return
+        failure = self.failures.selected()
+        if failure is None:
+            self.notify("No failure to acknowledge.", severity="warning")
+            return
+        acked = self.failures.model.acknowledged.get(failure.run_id)
+        if acked:
+            self.notify(f"Run {failure.run_id} was already acknowledged by {acked}.")
+            return
+        self.acknowledge_run(failure.run_id)
+
+    @work(exclusive=False, exit_on_error=False, group="home-commands", description="acknowledge a failed run")
+    async def acknowledge_run(self, run_id: str) -> None:
+        run = await self.engine.acknowledge(run_id)
+        with self.app.batch_update():
+            self.failures.set_acknowledged(run_id, self._ack_text(run.acknowledged_by, run.acknowledged_at))
+            self._render_summary()
+        self.notify(f"Run {run_id} of {run.task_name} acknowledged by {run.acknowledged_by}.")
+
+    def _pending_review(self) -> Run | None:
+        run = self._selected_active()
+        if run is None or run.state is not RunState.PENDING_REVIEW:
+            reviews = [r for r in self.engine.open_runs() if r.state is RunState.PENDING_REVIEW]
+            if run is None and len(reviews) == 1:
+                return reviews[0]
+            self.notify("Select a run that is pending review (in the active runs table).", severity="warning")
+            return None
+        return run
+
+    def action_approve(self) -> None:
+        if self.refuse_if_read_only():
+            return
+        run = self._pending_review()
+        if run is not None:
+            self.review_run(run.id, True)
+
+    def action_reject(self) -> None:
+        if self.refuse_if_read_only():
+            return
+        run = self._pending_review()
+        if run is None:
+            return
+        from console.tui.widgets.form_dialogs import ConfirmDialog
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.review_run(run.id, False)
+
+        self.app.push_screen(ConfirmDialog(f"Reject run {run.id} of {run.task_name}? It will not scan.",
+                                           yes="Reject", no="Keep"), answered)
+
+    @work(exclusive=False, exit_on_error=False, group="home-commands", description="approve or reject a run")
+    async def review_run(self, run_id: str, approve: bool) -> None:
+        run = await (self.engine.approve(run_id) if approve else self.engine.reject(run_id))
+        self.notify(f"Run {run_id} {'approved' if approve else 'rejected'}: now {run.state.value}.")
+
+    def action_reload(self) -> None:
+        self.follow_engine()
+
+    def visible_failures(self) -> Iterable[Failure]:
+        """The failures the table renders, newest first (for tests and for the help of other screens)."""
+        table = self.failures
+        for row in table.ordered_rows:
+            yield table.model.items[str(row.key.value)]

@@ -1,0 +1,175 @@
+"""Inventory: the instances scans can target, read-only.
+
+Why read-only: an import replaces what a scan touches, and the importer refuses a whole file when any line is
+wrong (console.domain.inventory), which is a shell workflow with an editor at hand, not a form. This screen
+answers "is that host in the inventory, with which address, user, credential and groups?" and says how to
+change it: ``patchwatch inventory import FILE``. It follows ``inventory.*`` events, so an import made from a
+shell shows up here without a key press.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Footer, Input, Static
+
+from console.domain.run import Event
+from console.engine import Engine
+from console.errors import PatchwatchError
+from console.jobs import Target
+from console.tui.screens import ConsoleScreen, read_only_banner
+from console.tui.screens.run_detail import SortCell, consume_events, go_back, plain, sync_table
+
+__all__ = ["IMPORT_HINT", "InventoryScreen"]
+
+IMPORT_HINT = "patchwatch inventory import FILE"
+
+_COLUMNS = ("name", "address", "port", "user", "credential", "groups")
+_LABELS = ("Name", "Address", "Port", "User", "Credential", "Groups")
+
+
+class InventoryScreen(ConsoleScreen):
+    """Instances with a text filter and a group filter; changes come from the CLI."""
+
+    CSS_PATH = "inventory.tcss"
+    TITLE = "Inventory"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("slash", "filter", "Filter"),
+        Binding("g", "cycle_group", "Group"),
+        Binding("G", "all_groups", "All groups"),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.instances: list[Target] = []
+        self.group: str | None = None
+        self.text_filter = ""
+        self._queue: asyncio.Queue[Event] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield read_only_banner(self.app)
+        yield Static(f"Read-only. To add or change instances, run in a shell:  {IMPORT_HINT}",
+                     id="inventory-hint", markup=False)
+        yield Input(placeholder="filter: name, address, user, credential, group, label (Esc clears)",
+                    id="inventory-filter", compact=True)
+        table: DataTable[Any] = DataTable(id="inventory", cursor_type="row", zebra_stripes=True)
+        for key, label in zip(_COLUMNS, _LABELS, strict=True):
+            table.add_column(label, key=key)
+        yield table
+        yield Static("", id="inventory-status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#inventory-filter", Input).display = False
+        self.table.focus()
+        self._queue = self.engine.subscribe()
+        self._watch_events(self._queue)
+        self._load()
+
+    def on_unmount(self) -> None:
+        if self._queue is not None:
+            self.engine.unsubscribe(self._queue)
+
+    @property
+    def table(self) -> DataTable[Any]:
+        return self.query_one("#inventory", DataTable)
+
+    @property
+    def groups(self) -> list[str]:
+        return sorted({group for target in self.instances for group in target.groups})
+
+    # ------------------------------------------------------------------ data
+
+    @work(group="inventory-load", exclusive=True, exit_on_error=False, description="list the inventory")
+    async def _load(self) -> None:
+        try:
+            self.instances = await self.engine.list_instances()
+        except PatchwatchError as exc:
+            self.notify(str(exc), title="Cannot read the inventory", severity="error", markup=False)
+            return
+        if self.group is not None and self.group not in self.groups:
+            self.group = None
+        self._show()
+
+    def _matches(self, target: Target) -> bool:
+        if self.group is not None and self.group not in target.groups:
+            return False
+        if not self.text_filter:
+            return True
+        haystack = " ".join([target.name, target.address, str(target.port), target.user or "",
+                             target.credential or "", *target.groups,
+                             *(f"{k}={v}" for k, v in target.labels.items())]).casefold()
+        return all(word in haystack for word in self.text_filter.casefold().split())
+
+    @staticmethod
+    def _row(target: Target) -> list[Any]:
+        return [SortCell(target.name, target.name), plain(target.address), plain(target.port),
+                plain(target.user or "-"), plain(target.credential or "default"), plain(", ".join(target.groups))]
+
+    def _show(self) -> None:
+        rows = {t.name: self._row(t) for t in self.instances if self._matches(t)}
+        with self.app.batch_update():
+            sync_table(self.table, rows, sort_column="name")
+        group = f"group {self.group}" if self.group else "all groups"
+        text = f" matching {self.text_filter!r}" if self.text_filter else ""
+        empty = f" · the inventory is empty: {IMPORT_HINT}" if not self.instances else ""
+        self.query_one("#inventory-status", Static).update(
+            f"{len(rows)} of {len(self.instances)} instances · {group}{text} (g cycles groups){empty}")
+
+    @work(group="inventory-live", exclusive=True, exit_on_error=False, description="follow inventory changes")
+    async def _watch_events(self, queue: asyncio.Queue[Event]) -> None:
+        await consume_events(self.engine, queue, self._on_events, pace=0.5)
+
+    async def _on_events(self, batch: list[Event]) -> None:
+        if any(event.kind.startswith("inventory.") for event in batch):
+            self._load()
+
+    # ------------------------------------------------------------------ keys
+
+    def action_back(self) -> None:
+        filter_input = self.query_one("#inventory-filter", Input)
+        if filter_input.display:
+            filter_input.value = ""
+            filter_input.display = False
+            self.text_filter = ""
+            self._show()
+            self.table.focus()
+        else:
+            go_back(self)
+
+    def action_filter(self) -> None:
+        filter_input = self.query_one("#inventory-filter", Input)
+        filter_input.display = True
+        filter_input.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "inventory-filter":
+            self.text_filter = event.value.strip()
+            self._show()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "inventory-filter":
+            event.stop()
+            if not event.value:
+                event.input.display = False
+            self.table.focus()
+
+    def action_cycle_group(self) -> None:
+        cycle: list[str | None] = [None, *self.groups]
+        position = cycle.index(self.group) if self.group in cycle else 0
+        self.group = cycle[(position + 1) % len(cycle)]
+        self._show()
+
+    def action_all_groups(self) -> None:
+        self.group = None
+        self._show()
+
+    def action_reload(self) -> None:
+        self._load()

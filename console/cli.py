@@ -104,6 +104,14 @@ def _run_async(coro: Awaitable[int]) -> int:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
+def read_input_file(path: Path, field: str) -> str:
+    """The text of an operator's input file; a missing or unreadable one is bad input naming the field."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError.single(field, f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
 def _dash(value: Any) -> str:
     return "-" if value is None else str(value)
 
@@ -116,9 +124,7 @@ def _task_row(task: Any, next_fire: str) -> list[str]:
 def cmd_task_add(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ValidationError.single("--file", f"no such file: {path}") from exc
+        data = tomllib.loads(read_input_file(path, "--file"))
     except tomllib.TOMLDecodeError as exc:
         raise ValidationError.single("--file", f"{path} is not valid TOML: {exc}") from exc
 
@@ -329,10 +335,7 @@ def cmd_run_action(args: argparse.Namespace) -> int:
 
 def cmd_inventory_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError.single("FILE", f"cannot read {path}: {exc.strerror or exc}") from exc
+    text = read_input_file(path, "FILE")
 
     async def body(engine: Any) -> int:
         targets = await engine.import_inventory(text, source=path.name, fmt=args.format)
@@ -438,11 +441,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from console.scan.executor import ScanOptions
 
     path = Path(args.inventory)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError.single("--inventory", f"cannot read {path}: {exc.strerror or exc}") from exc
-    targets = parse_inventory(text, source=path.name)
+    targets = parse_inventory(read_input_file(path, "--inventory"), source=path.name)
     base = default_profile()
     profile = CredentialProfile(
         name="adhoc", user=args.user,
@@ -520,10 +519,7 @@ def cmd_sim_fleet(args: argparse.Namespace) -> int:
 
 def cmd_people_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError.single("FILE", f"cannot read {path}: {exc.strerror or exc}") from exc
+    text = read_input_file(path, "FILE")
 
     async def body(engine: Any) -> int:
         directory = await engine.import_people(text, source=path.name)

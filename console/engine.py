@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -954,23 +955,9 @@ class Engine:
     async def list_notifications(self, *, status: str | None = None, run_id: str | None = None,
                                  limit: int = 100) -> list[OutboxRecord]:
         """Outbox records, newest first."""
-        await self.flush_if_dirty()
-
-        def wanted(doc: dict[str, Any]) -> bool:
-            return status is None or doc["status"] == status
-
-        def query() -> list[dict[str, Any]]:
-            table = self._store.sharded(OUTBOX)
-            found = (table.iter_by("run_id", run_id, newest_first=True, predicate=wanted) if run_id
-                     else table.iter_newest(wanted))
-            out: list[dict[str, Any]] = []
-            for doc in found:
-                out.append(doc)
-                if len(out) >= limit:
-                    break
-            return out
-
-        return [OutboxRecord.from_dict(d) for d in await self._call(query)]
+        docs = await self._newest(OUTBOX, "run_id", run_id, lambda d: status is None or d["status"] == status,
+                                  limit)
+        return [OutboxRecord.from_dict(d) for d in docs]
 
     async def retry_notification(self, record_id: str, *, actor: str | None = None) -> OutboxRecord:
         self._writable()
@@ -1002,23 +989,23 @@ class Engine:
                         limit: int = 50) -> list[Run]:
         """Runs, newest first, optionally of one task and in some states."""
         task_id = self._find_task(task).id if task else None
+        docs = await self._newest("runs", "task_id", task_id,
+                                  lambda d: states is None or RunState(d["state"]) in states, limit)
+        return [Run.from_dict(d) for d in docs]
+
+    async def _newest(self, table: str, field: str, value: str | None,
+                      wanted: Callable[[dict[str, Any]], bool], limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` records of a sharded table that pass ``wanted``; with ``value``, only those
+        whose indexed ``field`` equals it (read through the index, not by scanning every shard)."""
         await self.flush_if_dirty()
 
-        def wanted(doc: dict[str, Any]) -> bool:
-            return states is None or RunState(doc["state"]) in states
-
         def query() -> list[dict[str, Any]]:
-            runs = self._store.sharded("runs")
-            found = (runs.iter_by("task_id", task_id, newest_first=True, predicate=wanted) if task_id
-                     else runs.iter_newest(wanted))
-            out: list[dict[str, Any]] = []
-            for doc in found:
-                out.append(doc)
-                if len(out) >= limit:
-                    break
-            return out
+            sharded = self._store.sharded(table)
+            found = (sharded.iter_by(field, value, newest_first=True, predicate=wanted) if value
+                     else sharded.iter_newest(wanted))
+            return list(itertools.islice(found, max(0, limit)))
 
-        return [Run.from_dict(d) for d in await self._call(query)]
+        return await self._call(query)
 
     async def flush_if_dirty(self) -> bool:
         if self.read_only:

@@ -8,10 +8,9 @@ process (the daemon) owns the data directory the console opens read-only and say
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,37 +23,25 @@ from textual.worker import Worker, WorkerState
 from console.engine import Engine
 from console.errors import DataDirLockedError, PatchwatchError
 from console.tui.screens import ConsoleScreen
+from console.tui.screens.events import EventsScreen
 from console.tui.screens.help import HelpScreen, keys_of
 from console.tui.screens.home import HomeScreen
+from console.tui.screens.inventory import InventoryScreen
+from console.tui.screens.notifications import NotificationsScreen
+from console.tui.screens.people import PeopleScreen
+from console.tui.screens.run_detail import RunDetailScreen
+from console.tui.screens.runs import RunsScreen
+from console.tui.screens.tasks import TasksScreen
 from console.tui.widgets.command_line import CommandLineScreen, ConsoleCommandsProvider, resolve_command
 from console.tui.widgets.form_dialogs import ConfirmDialog
 
 __all__ = ["PatchwatchApp", "open_console_engine", "read_only_reason_for", "run_console"]
-
-NOT_AVAILABLE = "not available yet"
-
 
 def read_only_reason_for(error: DataDirLockedError | str) -> str:
     """The banner for a console that could not take the data directory (names the owner's pid)."""
     match = re.search(r"process (\d+)", str(error))
     owner = f"process {match.group(1)}" if match else "another process"
     return f"read-only: the data directory is owned by {owner} (patchwatch daemon); changes are disabled"
-
-
-def _construct(cls: type[Any], *args: Any, **optional: Any) -> Any:
-    """``cls(*args, **optional)`` passing only the optional keywords its constructor accepts.
-
-    The run, event and inventory screens are built separately; a filter they do not support yet (a task id
-    for the runs list) is dropped rather than breaking navigation.
-    """
-    params: Mapping[str, inspect.Parameter]
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        params = {}
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    accepted = {k: v for k, v in optional.items() if v is not None and (takes_any or k in params)}
-    return cls(*args, **accepted)
 
 
 class PatchwatchApp(App[None]):
@@ -160,14 +147,11 @@ class PatchwatchApp(App[None]):
             await self.push_screen(screen)
 
     def _navigate(self, factory: Callable[[], Screen[Any] | None]) -> None:
-        """Build the target screen first (it may not exist yet), then leave the current one."""
+        """Build the target screen first (a failure leaves the operator where they were), then switch."""
 
         async def go() -> None:
             try:
                 screen = factory()
-            except _Unavailable as exc:
-                self.notify(f"{exc.what}: {NOT_AVAILABLE}", severity="warning")
-                return
             except Exception as exc:  # a broken screen must not take the console down with it
                 self.notify(f"{type(exc).__name__}: {exc}", title="Cannot open that screen", severity="error")
                 return
@@ -222,77 +206,33 @@ class PatchwatchApp(App[None]):
         title = screen.title or type(screen).__name__
         self.push_screen(HelpScreen(title, keys_of(screen, self)))
 
-    # ------------------------------------------------------------------ screens (built lazily where owned elsewhere)
+    # ------------------------------------------------------------------ screens
 
     def _tasks_screen(self) -> Screen[Any]:
-        from console.tui.screens.tasks import TasksScreen
-
         return TasksScreen(self.engine)
 
     def _runs_screen(self, task_id: str | None = None) -> Screen[Any]:
-        try:
-            from console.tui.screens.runs import RunsScreen
-        except ImportError as exc:
-            raise _Unavailable("runs", exc) from exc
-        return _construct(RunsScreen, self.engine, task=task_id)  # type: ignore[no-any-return]
+        return RunsScreen(self.engine, task=task_id)
 
     def _events_screen(self) -> Screen[Any]:
-        try:
-            from console.tui.screens.events import EventsScreen
-        except ImportError as exc:
-            raise _Unavailable("events", exc) from exc
         return EventsScreen(self.engine)
 
     def _inventory_screen(self) -> Screen[Any]:
-        try:
-            from console.tui.screens.inventory import InventoryScreen
-        except ImportError as exc:
-            raise _Unavailable("inventory", exc) from exc
         return InventoryScreen(self.engine)
 
     def _notifications_screen(self) -> Screen[Any]:
-        try:
-            from console.tui.screens.notifications import NotificationsScreen  # type: ignore[import-not-found]
-        except ImportError as exc:
-            from console.tui.widgets.home_duty import NoticesDialog, supports
-
-            if supports(self.engine, "list_notifications"):
-                return NoticesDialog(self.engine)
-            raise _Unavailable("notifications", exc) from exc
-        return NotificationsScreen(self.engine)  # type: ignore[no-any-return]
+        return NotificationsScreen(self.engine)
 
     def _oncall_screen(self) -> Screen[Any]:
-        try:
-            from console.tui.screens.oncall import OnCallScreen  # type: ignore[import-not-found]
-        except ImportError as exc:
-            from console.tui.widgets.home_duty import OnCallDialog, supports
-
-            if supports(self.engine, "oncall"):
-                return OnCallDialog(self.engine)
-            raise _Unavailable("oncall", exc) from exc
-        return OnCallScreen(self.engine)  # type: ignore[no-any-return]
+        return PeopleScreen(self.engine)
 
     def open_run_detail(self, run_id: str, host: str | None = None) -> None:
         """The run (and, with ``host``, that host's logs), on top of the current screen."""
-        try:
-            from console.tui.screens.run_detail import RunDetailScreen
-        except ImportError:
-            self.notify(f"run detail: {NOT_AVAILABLE} (run {run_id}{', host ' + host if host else ''})",
-                        severity="warning")
-            return
         self.push_screen(RunDetailScreen(self.engine, run_id, host=host))
 
     def open_task_runs(self, task_id: str) -> None:
         """The runs of one task, on top of the current screen."""
-        try:
-            screen = self._runs_screen(task_id)
-        except _Unavailable as exc:
-            self.notify(f"{exc.what}: {NOT_AVAILABLE}", severity="warning")
-            return
-        if getattr(screen, "text_filter", None) == "":
-            # The runs screen takes no task argument: narrow it with its own text filter (which matches ids).
-            screen.text_filter = task_id  # type: ignore[attr-defined]
-        self.push_screen(screen)
+        self.push_screen(self._runs_screen(task_id))
 
     def open_task_form(self, task_id: str | None) -> None:
         """The task form: a new task (``task_id`` None) or an existing one, on top of the current screen."""
@@ -307,15 +247,6 @@ class PatchwatchApp(App[None]):
 
         task = await self.engine.get_task(task_id) if task_id else None
         await self.push_screen(TaskFormScreen(self.engine, task))
-
-
-class _Unavailable(Exception):
-    """A screen another part of the console provides is not there yet."""
-
-    def __init__(self, what: str, cause: BaseException | None = None) -> None:
-        super().__init__(what)
-        self.what = what
-        self.cause = cause
 
 
 async def open_console_engine(data_dir: str | Path) -> tuple[Engine, str | None]:

@@ -289,7 +289,7 @@ class NotificationsScreen(ConsoleScreen):
         if self.records or self.statuses is not None or self.text_filter:
             return "No notification matches the filters (f changes the status view, Esc clears the text filter)."
         return ("No notifications yet. Notices are queued here when a task's notify rules fire "
-                "(patchwatch notify test MODE PERSON sends a test).")
+                "(patchwatch notify test --mode MODE --to PERSON sends a test).")
 
     @staticmethod
     def _detail(record: OutboxRecord) -> Text:

@@ -145,6 +145,17 @@ def _local(instant: datetime, zone: tzinfo) -> str:
     return f"{local:%Y-%m-%d %H:%M} {zone_label(zone, local)}"
 
 
+def _in(seconds: float) -> str:
+    """``in 7h``: how long until a handover, to the minute (a countdown in seconds would only flicker)."""
+    if seconds < 30:
+        return "in <1m"
+    return f"in {format_duration(round(seconds / 60) * 60)}"
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def _names(names: Sequence[str]) -> str:
     return ", ".join(names)
 
@@ -235,14 +246,14 @@ class PeopleScreen(ConsoleScreen):
             self.notify(str(exc), title="Cannot read people and shifts", severity="error", markup=False)
             return
         self.directory, self.oncall, self.shown_at = directory, oncall, at
-        self._render()
+        self._show_answer()
 
     def _tick(self) -> None:
         """Every minute: a handover may have passed (only when following the clock)."""
         if self.at is None:
             self._load()
 
-    def _render(self) -> None:
+    def _show_answer(self) -> None:
         directory, at = self.directory, self.shown_at
         if directory is None or at is None:
             return
@@ -266,8 +277,8 @@ class PeopleScreen(ConsoleScreen):
         self.duty_table.border_title = f"On duty at {when(at.isoformat())} UTC ({mode})"
         self.people_table.border_title = f"People ({len(directory.people)})"
         uncovered = [f"{scenario}/{role}" for scenario, role, names in self.oncall if not names]
-        parts = [f"{len(self.oncall)} roles in {len(directory.scenarios)} scenarios",
-                 f"{len(directory.people)} people"]
+        parts = [_count(len(self.oncall), "role") + " in " + _count(len(directory.scenarios), "scenario"),
+                 _count(len(directory.people), "person", "people")]
         if uncovered:
             parts.append(f"NOBODY on duty for {', '.join(uncovered)}")
         parts.append("refreshes every minute" if self.at is None else "a fixed time: a asks again, n returns to now")
@@ -304,7 +315,7 @@ class PeopleScreen(ConsoleScreen):
             following = Text("-", style="dim", end="")
         else:
             seconds = (outlook.until - at).total_seconds()
-            until = plain(f"{_local(outlook.until, zone)} (in {format_duration(seconds)})")
+            until = plain(f"{_local(outlook.until, zone)} ({_in(seconds)})")
             following = (plain(_names(outlook.next_holders)) if outlook.next_holders
                          else Text("nobody", style="red", end=""))
         if outlook.in_force:

@@ -1,17 +1,34 @@
 """The dashboard: calm when all is well, live and loud when hosts fail, acknowledgement by key, a failures
-table that stays small however many hosts fail."""
+table that stays small however many hosts fail, and the notices that went out (or did not) for them: real
+outbox records sent to a real SMTP server on loopback (console.sim.sinks.MailSink)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
-from support import NoIoJob, fleet, task_input
+from support import NoIoJob, fleet, task_input, utc
 
+from console.clock import ManualClock
 from console.domain.run import Event, RunState
+from console.engine import Engine
+from console.notify.channels import write_channels_file
+from console.notify.outbox import OutboxRecord, RetryPolicy
+from console.sim.sinks import MailSink
 from console.tui.app import PatchwatchApp
 from console.tui.screens.home import HomeScreen
 from console.tui.widgets.home_failures import MAX_RENDERED, FailuresTable, failure_from_event
+from console.tui.widgets.home_notices import PROBLEM_ROW_STYLES, PROBLEM_STATUS_STYLES, NoticeLog
+
+PEOPLE = Path(__file__).parents[1] / "notify" / "fixtures" / "people.toml"
+#: alice holds patch-duty/on-duty then (10:00 in Shanghai on the 5th).
+NOTICE_START = "2026-11-05T02:00:00+00:00"
+#: A back-off long enough that a retrying record stays retrying while the manual clock stands still.
+RETRY = RetryPolicy(attempts_per_mode=50, first_backoff=30.0, max_backoff=60.0)
 
 
 @pytest.fixture
@@ -56,7 +73,9 @@ async def test_failing_run_shows_live_and_a_acknowledges(engine, ui):
         await ui.wait_for(pilot, lambda: len(categories(home)) == 2, what="two failure rows")
         assert categories(home) == {"host-001": "network", "host-003": "permission"}
         assert {f.run_id for f in home.visible_failures()} == {run.id}
-        assert home.failures.get_row(f"{run.id}:host-001")[2].plain == run.id
+        # The run column shows the id's tail (so Notified and Acknowledged fit); the detail line the full id.
+        assert home.failures.get_row(f"{run.id}:host-001")[2].plain == "…" + run.id[-10:]
+        assert f"run {run.id}" in str(home.query_one("#failure-detail").render())
         # Impossible to miss: a red count and the panel drawn as an alarm.
         await ui.wait_for(pilot, lambda: "2 failed hosts unacknowledged" in status_text(app), what="the count")
         assert home.query_one("#failures-panel").has_class("-alarm")
@@ -220,3 +239,234 @@ async def test_run_level_failure_is_a_row_of_its_own(tmp_path, ui):
             assert home.query_one("#failures-panel").has_class("-alarm")
     finally:
         await engine.close()
+
+
+# ---------------------------------------------------------------------- notifications
+
+
+async def open_notifying_engine(tmp_path: Path, clock: ManualClock, mail: MailSink) -> Engine:
+    """An engine whose failure notices go by email to the SMTP sink; alice is on duty; host-000 and host-002
+    of four fail."""
+    channels = write_channels_file(tmp_path / "channels.toml", f'[email]\nurl = "{mail.url()}"\n')
+    job = NoIoJob(outcomes={"host-000": "network", "host-002": "permission"})
+    engine = Engine(tmp_path / "data", clock=clock, jobs={"Scan_OS_Patch": job}, channels_path=channels,
+                    notify_options={"coalesce": 0.2, "retry": RETRY})
+    await engine.open()
+    await engine.import_people(PEOPLE.read_text())
+    await engine.upsert_instances(fleet(4, "all"))
+    await engine.create_task(task_input("nightly-scan", "0 0 3 * * ?", notify={
+        "enabled": True, "policies": ["execution_failed"], "scenario": "patch-duty", "roles": ["on-duty"],
+        "modes": ["email"]}))
+    return engine
+
+
+async def failed_run(engine: Engine, clock: ManualClock) -> str:
+    run = await engine.wait_run((await engine.run_now("nightly-scan", actor="alice")).id, timeout=20)
+    await clock.advance(1)  # past the coalescing window: the grouped notice is queued
+    return run.id
+
+
+async def outbox_where(engine: Engine, check: Callable[[list[OutboxRecord]], bool],
+                       timeout: float = 10.0) -> list[OutboxRecord]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        records = await engine.list_notifications()
+        if check(records):
+            return records
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"outbox never matched: {[(r.mode, r.status.value) for r in records]}")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def mail() -> AsyncIterator[MailSink]:
+    sink = await MailSink().start()
+    try:
+        yield sink
+    finally:
+        await sink.stop()
+
+
+@pytest.fixture
+async def notifying(tmp_path: Path, mail: MailSink) -> AsyncIterator[tuple[Engine, ManualClock]]:
+    clock = ManualClock(utc(NOTICE_START))
+    engine = await open_notifying_engine(tmp_path, clock, mail)
+    try:
+        yield engine, clock
+    finally:
+        await engine.close()
+
+
+def notice_cell(home: HomeScreen, record_id: str, column: str) -> Any:
+    return home.notices.get_cell(record_id, column)
+
+
+def backlog_span_style(app: PatchwatchApp) -> str | None:
+    """The style of the "outbox backlog" part of the status line (None when it has no style of its own)."""
+    content = app.screen.query_one("#home-status").render()
+    text = str(content)
+    start = text.index("outbox backlog")
+    for span in getattr(content, "spans", []):
+        if span.start <= start < span.end:
+            return str(span.style)
+    return None
+
+
+async def test_notices_show_live_on_the_dashboard(notifying, mail, ui):
+    engine, clock = notifying
+    app = PatchwatchApp(engine, scheduler=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        home = app.screen
+        await ui.wait_for(pilot, lambda: home._loaded, what="the dashboard to load")
+        assert home.notices.row_count == 0
+        assert "outbox backlog 0" in status_text(app)
+        assert "Notifications: none yet" in str(home.query_one("#notices-panel").border_title)
+
+        run_id = await failed_run(engine, clock)
+        [record] = await outbox_where(engine, lambda rs: len(rs) == 1 and rs[0].status.value == "sent")
+        await mail.wait_for(1)
+        # The row arrives by itself, keyed by the record id, and ends as sent.
+        await ui.wait_for(pilot, lambda: record.id in home.notices.rows
+                          and str(notice_cell(home, record.id, "status")) == "sent", what="the sent row")
+        assert str(notice_cell(home, record.id, "kind")) == "execution failed"
+        assert str(notice_cell(home, record.id, "task")) == "nightly-scan"
+        assert str(notice_cell(home, record.id, "person")) == "alice"
+        assert str(notice_cell(home, record.id, "mode")) == "email"
+        assert str(notice_cell(home, record.id, "target")) == "alice@example.com"  # the recipient of the URL
+        assert str(notice_cell(home, record.id, "attempts")) == "1"
+        assert str(notice_cell(home, record.id, "latency")).endswith(" s")
+        assert notice_cell(home, record.id, "status").style == "green"  # calm: nothing stands out
+        assert not home.query_one("#notices-panel").has_class("-attention")
+        await ui.wait_for(pilot, lambda: "outbox backlog 0" in status_text(app), what="no backlog")
+        # The failures panel says the run's notice went out.
+        await ui.wait_for(pilot, lambda: home.failures.get_row(f"{run_id}:host-000")[6].plain == "sent",
+                          what="notified: sent")
+
+
+async def test_a_retrying_notice_stands_out_and_the_header_counts_the_backlog(notifying, mail, ui):
+    engine, clock = notifying
+    await mail.down()
+    app = PatchwatchApp(engine, scheduler=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        home = app.screen
+        await ui.wait_for(pilot, lambda: home._loaded, what="the dashboard to load")
+        await failed_run(engine, clock)
+        [record] = await outbox_where(engine, lambda rs: len(rs) == 1 and rs[0].status.value == "retrying")
+
+        def retrying_row() -> bool:
+            return record.id in home.notices.rows and str(notice_cell(home, record.id, "status")) == "retrying"
+
+        await ui.wait_for(pilot, retrying_row, what="the retrying row")
+        # The whole row is drawn as a problem, the status cell strongest.
+        assert notice_cell(home, record.id, "status").style == PROBLEM_STATUS_STYLES["retrying"]
+        for column in ("kind", "task", "person", "mode", "target", "attempts"):
+            assert notice_cell(home, record.id, column).style == PROBLEM_ROW_STYLES["retrying"], column
+        assert home.notices.selected().problem
+        panel = home.query_one("#notices-panel")
+        assert panel.has_class("-attention")
+        assert "1 retrying" in str(panel.border_title) and "1 waiting in the outbox" in str(panel.border_title)
+        # The status line counts the notice still on its way, and it stands out.
+        await ui.wait_for(pilot, lambda: "outbox backlog 1" in status_text(app), what="the backlog")
+        style = backlog_span_style(app) or ""
+        assert "bold" in style and "on ansi_yellow" in style, style
+
+        # The mail server comes back and the back-off runs out: sent, and the backlog is gone.
+        await mail.up()
+        await clock.advance(31)
+        await ui.wait_for(pilot, lambda: str(notice_cell(home, record.id, "status")) == "sent", what="sent")
+        await ui.wait_for(pilot, lambda: "outbox backlog 0" in status_text(app), what="the backlog cleared")
+        assert backlog_span_style(app) is None
+        assert not panel.has_class("-attention")
+        assert home.notices.row_count == 1
+
+
+async def test_the_dashboard_opens_with_the_outbox_as_it_is(notifying, mail, ui):
+    engine, clock = notifying
+    await mail.down()
+    await failed_run(engine, clock)
+    [record] = await outbox_where(engine, lambda rs: len(rs) == 1 and rs[0].status.value == "retrying")
+    app = PatchwatchApp(engine, scheduler=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        home = app.screen
+        await ui.wait_for(pilot, lambda: home._loaded, what="the dashboard to load")
+        assert [str(row.key.value) for row in home.notices.ordered_rows] == [record.id]
+        assert str(notice_cell(home, record.id, "status")) == "retrying"
+        assert "outbox backlog 1" in status_text(app)
+        await mail.up()
+        await clock.advance(31)
+        await ui.wait_for(pilot, lambda: "outbox backlog 0" in status_text(app), what="the backlog cleared")
+
+
+def _notice_event(event_kind: str, record: str, at: str, **data: Any) -> Event:
+    return Event(kind=event_kind, at=at, message="", task_id="ST1", run_id="RN1", data={"notification": record, **data})
+
+
+def test_notice_log_follows_events_keeps_the_newest_and_counts_the_backlog():
+    log = NoticeLog(limit=3)
+    fields = {"person": "alice", "mode": "email", "target": "a***@example.com", "kind": "execution_failed"}
+    for i in range(4):
+        rows, refetch = log.apply(_notice_event("notification.queued", f"NT{i}", f"2026-11-05T02:00:0{i}+00:00",
+                                                **fields))
+        assert not refetch
+        for row in rows:
+            log.upsert(row)
+    assert log.newest() == ["NT1", "NT2", "NT3"]  # bounded: the oldest went
+    assert log.backlog == 4  # ... but it is still counted while it waits
+    rows, _ = log.apply(_notice_event("notification.sent", "NT0", "2026-11-05T02:00:05+00:00", attempts=1,
+                                      latency_s=0.5, **fields))
+    for row in rows:
+        log.upsert(row)
+    assert log.backlog == 3 and "NT0" not in log.items
+    # A fallback: the failed record leaves the backlog, its successor (on another mode) joins it, and the run's
+    # records are re-read for the successor's address.
+    rows, refetch = log.apply(_notice_event("notification.fallback", "NT3", "2026-11-05T02:00:06+00:00",
+                                            attempts=4, error="refused", fallback="NT9", fallback_mode="sms",
+                                            **fields))
+    assert refetch and [r.id for r in rows] == ["NT3", "NT9"]
+    for row in rows:
+        log.upsert(row)
+    assert log.items["NT3"].status == "failed" and log.items["NT3"].problem
+    assert log.items["NT9"].mode == "sms" and log.items["NT9"].pending
+    assert log.pending == {"NT1": "queued", "NT2": "queued", "NT9": "queued"}
+    # A notice that could not be addressed says only its error: the run is re-read for the rest.
+    rows, refetch = log.apply(Event(kind="notification.failed", at="2026-11-05T02:00:07+00:00", message="",
+                                    run_id="RN1", data={"notification": "NT10", "error": "no recipient"}))
+    assert refetch and rows[0].status == "failed"
+
+
+async def test_layout_at_80x24_keeps_failures_and_at_160_shows_notified_and_acknowledged(engine, ui):
+    app = PatchwatchApp(engine, scheduler=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        home = app.screen
+        await ui.wait_for(pilot, lambda: home._loaded, what="the dashboard to load")
+        assert home.has_class("-short")
+        assert not home.query_one("#notices-panel").display
+        assert home.query_one("#failures-panel").region.height >= 6
+        await pilot.resize_terminal(160, 40)
+        await ui.wait_for(pilot, lambda: home.has_class("-tall"), what="the tall layout")
+        assert home.query_one("#notices-panel").display
+        start = datetime(2026, 11, 26, tzinfo=UTC)
+        events = [Event(kind="host.finished", at=(start + timedelta(seconds=i)).isoformat(), message="x",
+                        task_id="ST01JD3Z8K7Q0M4X9B2C5V6N7P", run_id=f"RN01JD3Z8K7Q0M4X9B2C5V6N{i:02d}",
+                        host=f"web-{i:02d}.eu-central-1.prod.example.internal",
+                        data={"status": "failed", "category": "permission",
+                              "reason": "sudo: a terminal is required to read the password; either use the -S "
+                                        "option or configure an askpass helper"})
+                  for i in range(3)]
+        table = home.failures
+        with app.batch_update():
+            table.task_names["ST01JD3Z8K7Q0M4X9B2C5V6N7P"] = "ScheduledscanOSpatches-production-eu-central"
+            table.add_failures([f for f in map(failure_from_event, events) if f is not None])
+            table.note_notification(events[0].run_id, "NT1", "sent")
+            table.note_notification(events[0].run_id, "NT2", "retrying")
+            table.set_acknowledged(events[1].run_id, "alice.operator 11-26 03:10")
+            home._render_summary()
+        await pilot.pause()
+        # Every column, Notified and Acknowledged included, fits without scrolling sideways.
+        assert table.virtual_size.width <= table.scrollable_content_region.width, (
+            table.virtual_size.width, table.scrollable_content_region.width)
+        # The detail line keeps what the cells cut short.
+        table.move_cursor(row=table.get_row_index(f"{events[2].run_id}:{events[2].host}"))
+        await pilot.pause()
+        detail = str(home.query_one("#failure-detail").render())
+        assert events[2].run_id in detail and events[2].host in detail

@@ -31,6 +31,11 @@ async def replace_text(pilot: Any, text: str) -> None:
     await type_text(pilot, text)
 
 
+async def previews_settled(pilot: Any, ui: Any, form: TaskFormScreen) -> None:
+    """Let the previews catch up: they are recomputed once typing pauses, not on every keystroke."""
+    await ui.wait_for(pilot, lambda: not form.previews_pending, what="the previews to catch up")
+
+
 async def open_new_form(pilot: Any, ui: Any) -> TaskFormScreen:
     app = pilot.app
     await ui.command(pilot, "tasks")
@@ -65,6 +70,7 @@ async def test_seed_task_created_entirely_by_keyboard(engine, ui):
         assert form.form_dict()["schedule"]["type"] == "periodic"
         await ui.focus(pilot, "f-cron")
         await type_text(pilot, "0 15 3 5 * ?")
+        await previews_settled(pilot, ui, form)
         preview = text_of(app, "#schedule-preview")
         assert "at 03:15:00 on day 5 of every month" in preview
         zone = parse_zone("GMT+08:00")
@@ -126,6 +132,7 @@ async def test_invalid_cron_is_shown_next_to_its_field_and_nothing_is_saved(engi
         await type_text(pilot, "feb-thirtieth")
         await ui.focus(pilot, "f-cron")
         await type_text(pilot, "0 0 0 30 2 ?")
+        await previews_settled(pilot, ui, form)
         error = form.query_one("#err-f-cron")
         assert error.display
         assert "day-of-month" in str(error.render()) and "February" in str(error.render())
@@ -225,6 +232,7 @@ async def test_high_risk_turns_review_on_and_simple_schedule_previews(engine, ui
         await pilot.press("space")  # Monday
         await ui.focus(pilot, "f-simple-time")
         await type_text(pilot, "02:30")
+        await previews_settled(pilot, ui, form)
         assert "at 02:30:00 on Monday" in text_of(app, "#schedule-preview")
         assert form.form_dict()["schedule"]["simple"] == {"weekdays": ["MON"], "time": "02:30"}
         # A zone with DST: the note appears when a fire falls in a changed hour.
@@ -234,6 +242,7 @@ async def test_high_risk_turns_review_on_and_simple_schedule_previews(engine, ui
         await pilot.press("up", "enter")
         await ui.focus(pilot, "f-cron")
         await type_text(pilot, "0 30 2 * * ?")
+        await previews_settled(pilot, ui, form)
         notes = form.query_one("#dst-notes")
         assert notes.display and "spring forward" in str(notes.render())
 

@@ -2,8 +2,12 @@
 
 Calm when all is well (one line: no failures, how many tasks, the next fire), impossible to miss when a scan
 failed (a red count in the status line, the failures panel drawn as an alarm). Everything is live from the
-engine's event stream; on start (and on ctrl+r) the panels are backfilled from the trace and the run list, so
-a console opened in the middle of the night shows what already happened.
+engine's event stream; on start (and on ctrl+r) the panels are backfilled from the trace, the run list and the
+outbox, so a console opened in the middle of the night shows what already happened.
+
+Panels, top to bottom: failures (always, and always the largest), notifications (were the people on shift
+told?), active runs with pending reviews beside the upcoming fires. A short terminal (under 32 rows, e.g.
+80x24) hides the notifications panel; the status line still counts the notices waiting in the outbox.
 """
 
 from __future__ import annotations
@@ -33,6 +37,13 @@ from console.tui.widgets.home_failures import (
     failure_from_event,
     failure_from_run,
 )
+from console.tui.widgets.home_notices import (
+    MAX_NOTICES,
+    PENDING_STATUSES,
+    Notice,
+    NoticesTable,
+    notice_from_record,
+)
 from console.tui.widgets.home_tables import cursor_key, sync_rows
 
 __all__ = ["HomeScreen"]
@@ -44,6 +55,8 @@ BACKFILL_RUNS = 2_000
 UPCOMING = 8
 #: A burst of events (a 1,000-host scan) is applied in one repaint at most this often.
 COALESCE_SECONDS = 0.05
+#: At most this many waiting records are read per status to count the outbox backlog when the dashboard opens.
+BACKLOG_SCAN = 100_000
 
 #: Runs that failed as a whole (no failed host explains them): shown as run-level rows.
 RUN_LEVEL_STATES = frozenset({RunState.ERROR, RunState.MISSED, RunState.INTERRUPTED, RunState.REVIEW_EXPIRED})
@@ -97,9 +110,11 @@ def zoned_text(moment: datetime, zone: tzinfo) -> str:
 
 
 class HomeScreen(ConsoleScreen):
-    """Failures, active runs and pending reviews, upcoming fires; live."""
+    """Failures, notifications, active runs and pending reviews, upcoming fires; live."""
 
     TITLE = "Dashboard"
+    #: ``-short`` (under 32 rows) hides the notifications panel: the failures panel always wins the space.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open run"),
         Binding("a", "acknowledge", "Acknowledge"),
@@ -125,6 +140,8 @@ class HomeScreen(ConsoleScreen):
             yield FailuresTable(id="failures")
             yield Static(id="failures-more")
             yield Static(id="failure-detail")
+        with Vertical(id="notices-panel"):
+            yield NoticesTable(id="notices")
         with Horizontal(id="home-lower"):
             with Vertical(id="active-panel"):
                 yield DataTable(id="active", cursor_type="row", zebra_stripes=True)
@@ -137,6 +154,10 @@ class HomeScreen(ConsoleScreen):
         return self.query_one("#failures", FailuresTable)
 
     @property
+    def notices(self) -> NoticesTable:
+        return self.query_one("#notices", NoticesTable)
+
+    @property
     def active(self) -> DataTable[Any]:
         return self.query_one("#active", DataTable)
 
@@ -146,6 +167,7 @@ class HomeScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.query_one("#failures-panel").border_title = "Failures"
+        self.query_one("#notices-panel").border_title = "Notifications"
         self.query_one("#active-panel").border_title = "Active runs and pending reviews"
         self.query_one("#upcoming-panel").border_title = "Upcoming fires"
         for key, label in ACTIVE_COLUMNS:
@@ -193,11 +215,15 @@ class HomeScreen(ConsoleScreen):
             if local_text(run.created_at, "%Y-%m-%d") == today:
                 self._runs_today[run.id] = run.created_at
         await self._compute_upcoming()
+        records, pending = await self._read_outbox()
         table = self.failures
         self._loaded = True
         with self.app.batch_update():
             for task in self._tasks.values():
                 table.task_names[task.id] = task.name
+                self.notices.task_names[task.id] = task.name
+            self.notices.model.seed_backlog(pending)
+            self.notices.upsert(reversed(records))
             table.model.acknowledged.update(acks)
             for event in notices:
                 table.model.note_notification(*_notice_of(event))
@@ -208,10 +234,46 @@ class HomeScreen(ConsoleScreen):
             self._render_upcoming()
             self._render_summary()
 
+    async def _read_outbox(self) -> tuple[list[Notice], dict[str, str]]:
+        """The newest records (newest first) and every record still waiting (id -> status)."""
+        engine = self.engine
+        if not callable(getattr(engine, "list_notifications", None)):
+            return [], {}
+        records = [notice_from_record(r) for r in await engine.list_notifications(limit=MAX_NOTICES)]
+        pending: dict[str, str] = {}
+        for status in sorted(PENDING_STATUSES):
+            for record in await engine.list_notifications(status=status, limit=BACKLOG_SCAN):
+                if notice_from_record(record).pending:
+                    pending[record.id] = status
+        return records, pending
+
+    async def _notice_rows(self, events: list[Event]) -> list[Notice]:
+        """Fold ``notification.*`` events into the notices model; re-read the runs whose records the events
+        do not describe in full. Returns the rows to redraw."""
+        rows: list[Notice] = []
+        runs: set[str] = set()
+        recent = False
+        for event in events:
+            changed, refetch = self.notices.model.apply(event)
+            rows.extend(changed)
+            if refetch and event.run_id:
+                runs.add(event.run_id)
+            elif refetch:
+                recent = True
+        with contextlib.suppress(PatchwatchError):
+            for run_id in sorted(runs):
+                records = await self.engine.list_notifications(run_id=run_id, limit=MAX_NOTICES)
+                rows.extend(notice_from_record(r) for r in reversed(records))
+            if recent:
+                records = await self.engine.list_notifications(limit=50)
+                rows.extend(notice_from_record(r) for r in reversed(records))
+        return rows
+
     async def _apply_events(self, events: list[Event]) -> None:
         failures: list[Failure] = []
         acks: dict[str, str] = {}
         notices: list[Event] = []
+        notice_events: list[Event] = []
         tasks_changed = runs_changed = False
         for event in events:
             kind = event.kind
@@ -234,8 +296,11 @@ class HomeScreen(ConsoleScreen):
                     tasks_changed = True  # the task's next fire moved on
             elif kind.startswith("task."):
                 tasks_changed = True
-            elif kind.startswith("notification.") and event.run_id:
-                notices.append(event)
+            elif kind.startswith("notification."):
+                notice_events.append(event)
+                if event.run_id:
+                    notices.append(event)
+        notice_rows = await self._notice_rows(notice_events) if notice_events else []
         if tasks_changed:
             self._tasks = {t.id: t for t in await self.engine.list_tasks()}
             await self._compute_upcoming()
@@ -244,7 +309,10 @@ class HomeScreen(ConsoleScreen):
             if tasks_changed:
                 for task in self._tasks.values():
                     table.rename_task(task.id, task.name)
+                    self.notices.rename_task(task.id, task.name)
                 self._render_upcoming()
+            if notice_rows:
+                self.notices.upsert(notice_rows)
             if failures:
                 table.add_failures(failures)
             for run_id, text in acks.items():
@@ -344,10 +412,17 @@ class HomeScreen(ConsoleScreen):
             parts.append((f" {unacked_alarms} failed runs unacknowledged ", "bold white on red"))
         if not parts:
             parts.append(("0 failed hosts unacknowledged", "bold green"))
+        backlog = self.notices.model.backlog
+        if backlog:
+            # Notices still on their way stand out: a mail server down means nobody was told yet.
+            parts.append(("  ", ""))
+            parts.append((f" outbox backlog {backlog} ", "bold black on yellow"))
         parts.append((f"  tasks {len(self._tasks)} ({enabled} enabled)  runs today {runs_today}  "
                       f"open runs {len(open_runs)}", ""))
         if reviews:
             parts.append((f"  {reviews} awaiting review", "bold yellow"))
+        if not backlog:
+            parts.append(("  outbox backlog 0", ""))
         status = Text.assemble(*parts)
         self.query_one("#home-status", Static).update(status)
         alarm = bool(unacked_hosts or unacked_alarms)
@@ -370,7 +445,26 @@ class HomeScreen(ConsoleScreen):
         if table.hidden:
             more.update(f"+{table.hidden:,} older failures not shown: the table keeps the newest "
                         f"{MAX_RENDERED:,} rendered (all are counted above; see :events for the full trace)")
+        self._render_notices_title(backlog)
         self._render_detail()
+
+    def _render_notices_title(self, backlog: int) -> None:
+        notices = self.notices
+        counts: dict[str, int] = {}
+        for notice in notices.model.items.values():
+            if notice.problem:
+                counts[notice.status] = counts.get(notice.status, 0) + 1
+        troubles = [f"{n} {status}" for status, n in sorted(counts.items())]
+        if backlog:
+            troubles.append(f"{backlog} waiting in the outbox")
+        panel = self.query_one("#notices-panel")
+        panel.set_class(bool(troubles), "-attention")
+        if troubles:
+            panel.border_title = f"Notifications: {', '.join(troubles)} (Enter opens the run, :notifications)"
+        elif len(notices.model):
+            panel.border_title = f"Notifications (newest {len(notices.model)})"
+        else:
+            panel.border_title = "Notifications: none yet"
 
     def refresh_summary(self) -> None:
         """Redraw the status line (the app calls this when something outside the event stream changed)."""
@@ -424,6 +518,13 @@ class HomeScreen(ConsoleScreen):
             return
         if table.id == "upcoming":
             self.app.run_console_command("tasks")  # type: ignore[attr-defined]
+            return
+        if table.id == "notices":
+            notice = self.notices.selected()
+            if notice is None or not notice.run_id:
+                self.notify("This notice is not about a run.", severity="warning")
+                return
+            self.app.open_run_detail(notice.run_id)  # type: ignore[attr-defined]
             return
         failure = self.failures.selected()
         if failure is None:

@@ -5,6 +5,12 @@ while the operator types (plain words, the next five fires in the task's zone an
 is the batch plan of the chosen targets, because a wrong day-of-week or a forgotten canary is found here or
 at 3 a.m. Nothing is saved until the engine accepts the whole form; every broken rule is shown next to its
 field. ctrl+s saves, Esc asks before throwing changes away.
+
+Typing must stay instant on a form of a few hundred widgets, so the live feedback is cheap by construction:
+a change only marks the previews it affects as stale, and they are recomputed once, :data:`PREVIEW_DELAY`
+after the last keystroke (a Timer restarted on every change); the preview boxes have fixed heights in
+app.tcss, so new text repaints them without laying the form out again; an error line is touched only when
+its message changes; and the footer keeps its keys while the focus moves between fields.
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.reactive import Reactive
 from textual.suggester import SuggestFromList
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import (
     Checkbox,
-    Footer,
     Input,
     RadioButton,
     RadioSet,
@@ -31,7 +38,7 @@ from textual.widgets import (
 )
 
 from console.domain.batching import describe_plan, has_canary, plan_batches
-from console.domain.cron import CronExpression, parse_cron, simple_to_cron
+from console.domain.cron import parse_cron, simple_to_cron
 from console.domain.durations import format_duration
 from console.domain.task import (
     JOBS,
@@ -47,7 +54,14 @@ from console.domain.timezones import parse_zone, zone_label
 from console.errors import FieldError, PatchwatchError, ValidationError
 from console.tui.screens import ConsoleScreen
 from console.tui.widgets.form_dialogs import ConfirmDialog
-from console.tui.widgets.form_fields import field_row, locate_error, parse_number, split_batches, split_names
+from console.tui.widgets.form_fields import (
+    QuietFooter,
+    field_row,
+    locate_error,
+    parse_number,
+    split_batches,
+    split_names,
+)
 
 __all__ = ["COMMON_ZONES", "FIELD_WIDGETS", "TaskFormScreen"]
 
@@ -67,6 +81,17 @@ POLICY_LABELS: dict[str, str] = {
     "recovered": "recovered",
 }
 NEXT_FIRES = 5
+#: Seconds after the last change before the previews are recomputed (typing stays instant meanwhile).
+PREVIEW_DELAY = 0.15
+
+#: Which previews a changed widget makes stale: "schedule" (meaning, next fires, DST notes), "batch" (the
+#: batch plan), "instances" (the instance picker, filtered by what is typed above it).
+AFFECTS: dict[str, frozenset[str]] = {
+    **{widget: frozenset({"schedule"}) for widget in ("f-timezone", "f-cron", "f-simple-time", "f-at", "f-expires",
+                                                       "f-weekdays", "f-schedule-type", "f-cron-mode")},
+    "f-batches": frozenset({"batch"}), "f-batch-mode": frozenset({"batch"}), "f-groups": frozenset({"batch"}),
+    "f-instances": frozenset({"batch"}), "f-instance-filter": frozenset({"instances"}),
+}
 
 #: Where the engine's dotted field paths are shown (the widget id; its error line is ``err-<id>``).
 FIELD_WIDGETS: dict[str, str] = {
@@ -88,6 +113,8 @@ FIELD_WIDGETS: dict[str, str] = {
     "notify.scenario": "f-scenario", "notify.roles": "f-roles", "notify.people": "f-people",
     "notify.modes": "f-modes",
 }
+#: The fields whose live errors the schedule preview owns.
+SCHEDULE_FIELDS = ("f-timezone", "f-cron", "f-weekdays", "f-simple-time", "f-at")
 SECTIONS = ("sec-basic", "sec-schedule", "sec-job", "sec-targets", "sec-review", "sec-notify")
 
 
@@ -95,6 +122,13 @@ def _fire_line(index: int, moment: datetime, zone: tzinfo) -> str:
     local = moment.astimezone(zone)
     return (f"{index}. {local:%a %Y-%m-%d %H:%M:%S} {zone_label(zone, local)}"
             f"  (local {moment.astimezone():%m-%d %H:%M})")
+
+
+def _show_text(widget: Static, text: str, *, layout: bool = False) -> None:
+    """Show ``text`` in a preview box when it differs from what it shows. A box with a fixed height (app.tcss)
+    needs no layout pass; one sized by its text (``layout=True``) gets one only when its text changed."""
+    if str(widget.content) != text:
+        widget.update(text, layout=layout)
 
 
 def _input(widget_id: str, value: str, placeholder: str) -> Input:
@@ -122,6 +156,10 @@ class TaskFormScreen(ConsoleScreen):
         Binding("ctrl+up", "section(-1)", "Previous section"),
     ]
 
+    #: Textual repaints the whole screen when the focus moves; the widgets that gain and lose the focus repaint
+    #: themselves, so on a form (one Tab = one focus change) that full repaint is pure cost.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+
     def __init__(self, engine: Any, task: Task | None = None) -> None:
         super().__init__(engine, id="task-form")
         self.editing = task
@@ -134,6 +172,11 @@ class TaskFormScreen(ConsoleScreen):
         self._review_auto: bool | None = None
         self._live_errors: dict[str, str] = {}
         self._save_errors: dict[str, list[str]] = {}
+        #: What each error line shows now, so an unchanged message costs nothing.
+        self._shown_errors: dict[str, tuple[str, ...]] = {}
+        #: Previews waiting for the debounce timer ("schedule", "batch", "instances").
+        self._stale: set[str] = set()
+        self._preview_timer: Timer | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -157,7 +200,7 @@ class TaskFormScreen(ConsoleScreen):
             yield from self._targets()
             yield from self._review()
             yield from self._notify()
-        yield Footer()
+        yield QuietFooter()
 
     def _basic(self) -> ComposeResult:
         with Vertical(id="sec-basic", classes="form-section") as section:
@@ -452,13 +495,17 @@ class TaskFormScreen(ConsoleScreen):
             container.display = container.id == f"params-{job}"
 
     def _set_error(self, widget_id: str, messages: Sequence[str]) -> None:
+        shown = tuple(messages)
+        if self._shown_errors.get(widget_id, ()) == shown:
+            return  # unchanged: no update, no layout
         try:
             label = self.query_one(f"#err-{widget_id}", Static)
         except Exception:
             return
-        label.update("\n".join(messages))
-        label.display = bool(messages)
-        self.query_one(f"#row-{widget_id}").set_class(bool(messages), "-invalid")
+        self._shown_errors[widget_id] = shown
+        label.update("\n".join(shown))
+        label.display = bool(shown)
+        self.query_one(f"#row-{widget_id}").set_class(bool(shown), "-invalid")
 
     def _show_field(self, widget_id: str) -> None:
         """Live errors (schedule) and errors of the last save attempt, together."""
@@ -475,49 +522,46 @@ class TaskFormScreen(ConsoleScreen):
             self._live_errors.pop(widget_id, None)
         self._show_field(widget_id)
 
-    def _zone(self) -> tzinfo | None:
+    def _zone(self, live: dict[str, str]) -> tzinfo | None:
         try:
-            zone = parse_zone(self._input("f-timezone"))
+            return parse_zone(self._input("f-timezone"))
         except ValidationError as exc:
-            self._live("f-timezone", exc.errors[0].rule)
+            live["f-timezone"] = exc.errors[0].rule
             return None
-        self._live("f-timezone", None)
-        return zone
 
     def _update_schedule_preview(self) -> None:
         """Recompute the plain-language meaning, the next fires and the DST notes from what is typed now."""
+        live: dict[str, str] = {}
+        text, notes = self._schedule_texts(live)
+        _show_text(self.query_one("#schedule-preview", Static), text)
+        dst = self.query_one("#dst-notes", Static)
+        _show_text(dst, notes, layout=True)  # rarely changes; sized by its text
+        dst.display = bool(notes)
+        for widget_id in SCHEDULE_FIELDS:
+            self._live(widget_id, live.get(widget_id))
+
+    def _schedule_texts(self, live: dict[str, str]) -> tuple[str, str]:
+        """(preview text, DST notes) of the schedule as typed; live errors go into ``live`` by widget id."""
         q = self.query_one
-        preview, dst = q("#schedule-preview", Static), q("#dst-notes", Static)
-        zone = self._zone()
+        zone = self._zone(live)
         now = self.engine.clock.now()
         stype = self._pressed(q("#f-schedule-type", RadioSet), "periodic")
         simple = self._pressed(q("#f-cron-mode", RadioSet), "cron") == "simple"
-        self._live("f-cron", None)
-        self._live("f-weekdays", None)
-        self._live("f-simple-time", None)
-        self._live("f-at", None)
-        dst.update("")
-        dst.display = False
         if stype == "single":
             text = self._input("f-at")
             if not text:
-                preview.update("Type the date-time of the single run.")
-                return
+                return "Type the date-time of the single run.", ""
             try:
                 moment = datetime.fromisoformat(text)
             except ValueError:
-                self._live("f-at", f"must be an ISO date-time such as 2026-12-05T03:15:00, got {text!r}")
-                preview.update("")
-                return
+                live["f-at"] = f"must be an ISO date-time such as 2026-12-05T03:15:00, got {text!r}"
+                return "", ""
             if zone is None:
-                preview.update("")
-                return
+                return "", ""
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=zone)
             past = " - this is in the past" if moment <= now else ""
-            preview.update(f"Runs once:\n{_fire_line(1, moment, zone)}{past}")
-            return
-        expr: CronExpression | None = None
+            return f"Runs once:\n{_fire_line(1, moment, zone)}{past}", ""
         try:
             if simple:
                 days = list(q("#f-weekdays", SelectionList).selected)
@@ -525,39 +569,35 @@ class TaskFormScreen(ConsoleScreen):
             else:
                 text = self._input("f-cron")
                 if not text:
-                    preview.update("Type a cron expression, e.g. 0 15 3 5 * ? (03:15:00 on the 5th of every "
-                                   "month).")
-                    return
+                    return "Type a cron expression, e.g. 0 15 3 5 * ? (03:15:00 on the 5th of every month).", ""
                 expr = parse_cron(text)
         except ValidationError as exc:
             for error in exc.errors:
                 if simple:
                     target = "f-weekdays" if error.field == "weekdays" else "f-simple-time"
-                    self._live(target, error.rule)
+                    live[target] = error.rule
                 else:
-                    self._live("f-cron", f"{error.field}: {error.rule}" if error.field else error.rule)
-            preview.update("No fire times: fix the schedule above.")
-            return
+                    live["f-cron"] = f"{error.field}: {error.rule}" if error.field else error.rule
+            return "No fire times: fix the schedule above.", ""
         if zone is None:
-            preview.update(f"Runs {expr.describe()}. Fix the time zone to see the next fires.")
-            return
+            return f"Runs {expr.describe()}. Fix the time zone to see the next fires.", ""
         fires = expr.next_fires(zone, now, NEXT_FIRES)
-        lines = [f"Runs {expr.describe()} ({self._input('f-timezone')})", "Next fires:"]
-        lines += [_fire_line(i, f, zone) for i, f in enumerate(fires, 1)] or ["  none: it never fires again"]
+        lines = [f"Runs {expr.describe()} ({self._input('f-timezone')})"]
         expires_text = self._input("f-expires")
         if expires_text:
             try:
                 expires = datetime.fromisoformat(expires_text)
                 expires = expires.replace(tzinfo=zone) if expires.tzinfo is None else expires
                 if fires and fires[0] > expires:
+                    # Above the fires: in the fixed-height box a long description can only push the last fire out.
                     lines.append("The rule expires before the first fire: the task would never run.")
             except ValueError:
                 pass
-        preview.update("\n".join(lines))
+        lines.append("Next fires:")
+        lines += [_fire_line(i, f, zone) for i, f in enumerate(fires, 1)] or ["  none: it never fires again"]
         notes = expr.dst_notes(zone, now)
-        if notes:
-            dst.update("Daylight saving time:\n" + "\n".join(f"- {n}" for n in notes))
-            dst.display = True
+        dst = "Daylight saving time:\n" + "\n".join(f"- {n}" for n in notes) if notes else ""
+        return "\n".join(lines), dst
 
     def _resolved_hosts(self) -> tuple[list[str], list[str]]:
         """The hosts the chosen instances and groups name today (inventory order), and unknown groups."""
@@ -586,7 +626,7 @@ class TaskFormScreen(ConsoleScreen):
                 lines.append("if every canary host fails, the run pauses before the next batch")
         if unknown_groups:
             lines.append(f"groups with no instance in the inventory yet: {', '.join(unknown_groups)}")
-        q("#batch-preview", Static).update("\n".join(lines))
+        _show_text(q("#batch-preview", Static), "\n".join(lines))
 
     def _risk_changed(self, risk: str) -> None:
         """High risk turns manual review on by default (domain.md), unless the operator chose already."""
@@ -602,15 +642,54 @@ class TaskFormScreen(ConsoleScreen):
         if widget_id and self._save_errors.pop(widget_id, None) is not None:
             self._show_field(widget_id)
 
+    def scroll_to_center(self, widget: Widget, animate: bool = True, **kwargs: Any) -> None:
+        """Bring the newly focused field into view at once: an animated scroll repaints the form on every
+        frame of the animation, and a Tab costs several of them."""
+        super().scroll_to_center(widget, animate=False, **kwargs)
+
+    # ------------------------------------------------------------------ debounced previews
+
+    @property
+    def previews_pending(self) -> bool:
+        """True while a change waits for its previews to be recomputed."""
+        return bool(self._stale)
+
+    def _mark_stale(self, widget_id: str) -> None:
+        """The previews ``widget_id`` affects are stale: recompute them once typing pauses."""
+        stale = AFFECTS.get(widget_id)
+        if not stale:
+            return
+        self._stale |= stale
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+        self._preview_timer = self.set_timer(PREVIEW_DELAY, self.flush_previews, name="task-form previews")
+
+    def flush_previews(self) -> None:
+        """Recompute the stale previews now (after the pause in typing, when the focus moves, before saving)."""
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+            self._preview_timer = None
+        stale, self._stale = self._stale, set()
+        if not stale or not self.is_attached:
+            return
+        with self.app.batch_update():
+            if "instances" in stale:
+                self._rebuild_instances()
+            if "schedule" in stale:
+                self._update_schedule_preview()
+            if "batch" in stale:
+                self._update_batch_preview()
+
+    def on_unmount(self) -> None:
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+
+    # ------------------------------------------------------------------ changes
+
     def on_input_changed(self, event: Input.Changed) -> None:
         widget_id = event.input.id or ""
         self._clear_save_error(widget_id)
-        if widget_id in ("f-timezone", "f-cron", "f-simple-time", "f-at", "f-expires"):
-            self._update_schedule_preview()
-        elif widget_id == "f-instance-filter":
-            self._rebuild_instances()
-        elif widget_id == "f-batches":
-            self._update_batch_preview()
+        self._mark_stale(widget_id)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         widget_id = event.select.id or ""
@@ -623,10 +702,10 @@ class TaskFormScreen(ConsoleScreen):
             self._apply_visibility()
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
-        self._clear_save_error(event.radio_set.id)
+        widget_id = event.radio_set.id or ""
+        self._clear_save_error(widget_id)
         self._apply_visibility()
-        self._update_schedule_preview()
-        self._update_batch_preview()
+        self._mark_stale(widget_id)
 
     def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged[str]) -> None:
         widget_id = event.selection_list.id or ""
@@ -637,16 +716,15 @@ class TaskFormScreen(ConsoleScreen):
             selected = set(event.selection_list.selected)
             kept = [n for n in self._chosen_instances if n not in visible or n in selected]
             self._chosen_instances = kept + [n for n in event.selection_list.selected if n not in kept]
+        if widget_id in ("f-instances", "f-groups"):
             self._clear_save_error("f-instances")
-            self._update_batch_preview()
-        elif widget_id == "f-groups":
-            self._clear_save_error("f-instances")
-            self._update_batch_preview()
-        elif widget_id == "f-weekdays":
-            self._update_schedule_preview()
+        self._mark_stale(widget_id)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        """A list that gets the focus highlights its first option, so space works at once."""
+        """Leaving a field applies its change at once (the instance picker must show the filter before it is
+        used); a list that gets the focus highlights its first option, so space works at once."""
+        if self._stale:
+            self.flush_previews()
         widget = event.widget
         if isinstance(widget, SelectionList) and widget.highlighted is None and widget.option_count:
             widget.highlighted = 0
@@ -687,6 +765,7 @@ class TaskFormScreen(ConsoleScreen):
     def action_save(self) -> None:
         if self.refuse_if_read_only():
             return
+        self.flush_previews()
         self.save()
 
     @work(exclusive=True, exit_on_error=False, group="task-form-save",
@@ -732,4 +811,4 @@ class TaskFormScreen(ConsoleScreen):
         first = next((w for w in self.focus_chain if w in inside), None)
         if first is not None:
             first.focus()
-        self.query_one("#form-body", VerticalScroll).scroll_to_widget(target, top=True)
+        self.query_one("#form-body", VerticalScroll).scroll_to_widget(target, top=True, animate=False)

@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Label, Static
+from textual.widgets import Footer, Label, Static
+from textual.widgets._footer import FooterKey, KeyGroup  # not re-exported; textual is pinned below 9
 
-__all__ = ["field_row", "locate_error", "parse_number", "split_names", "split_batches"]
+__all__ = ["QuietFooter", "field_row", "locate_error", "parse_number", "split_batches", "split_names"]
 
 _INDEX = re.compile(r"\[(\d+)\]")
 
@@ -36,6 +38,48 @@ def field_row(label: str, *widgets: Widget, field: str, hint: str = "") -> Horiz
     body.append(error)
     return Horizontal(Label(label, classes="field-label"), Vertical(*body, classes="field-body"),
                       classes="field-row", id=f"row-{field}")
+
+
+class QuietFooter(Footer):
+    """A footer that does not rebuild its keys when the focus moves between fields.
+
+    Textual's footer removes and mounts all of its keys on every focus change. In a form the keys differ only
+    in whether the app's ``:`` and ``?`` are active (an input takes those characters), so this footer keeps
+    the keys it composed and hides the ones that are not active now; it recomposes only when a key it never
+    showed appears, or a key's enabled state changes.
+    """
+
+    def _wanted(self, screen: Screen[Any]) -> list[tuple[str, str, bool]]:
+        return [(binding.key, binding.action, enabled)
+                for _node, binding, enabled, _tooltip in screen.active_bindings.values() if binding.show]
+
+    def _toggle_in_place(self, wanted: list[tuple[str, str, bool]]) -> bool:
+        """Show exactly ``wanted`` by hiding composed keys; False when that is not possible."""
+        if not self.children or self.query(KeyGroup):
+            return False
+        keys = [key for key in self.query_children(FooterKey) if not key.has_class("-command-palette")]
+        composed = [(key.key, key.action, not key.has_class("-disabled")) for key in keys]
+        position = 0
+        for item in wanted:  # wanted must be an ordered subset of what is composed
+            try:
+                position = composed.index(item, position) + 1
+            except ValueError:
+                return False
+        active = set(wanted)
+        changed = False
+        for key, item in zip(keys, composed, strict=True):
+            if key.display != (item in active):
+                key.display = item in active
+                changed = True
+        if changed:
+            self.refresh()  # repaint the cells a hidden key leaves behind (one line)
+        return True
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        if (self._bindings_ready and screen.app.app_focus and self.is_attached and screen is self.screen
+                and self._toggle_in_place(self._wanted(screen))):
+            return
+        super().bindings_changed(screen)
 
 
 def locate_error(path: str, widgets: Mapping[str, str]) -> tuple[str | None, str]:

@@ -5,6 +5,12 @@ Why a window: a DataTable repaints and sorts all of its rows, and 100,000 rows t
 A bad night can fail thousands of hosts, so the table renders only the newest :data:`MAX_RENDERED` failures and
 says how many older ones it holds back (they stay counted in the header and are in the trace: ``:events``).
 All failures are kept in a light model (:class:`FailureLog`, plain Python) so counts stay exact.
+
+Why narrow cells: the "Notified" and "Acknowledged" columns answer "was anyone told, did anyone take it", so
+they must be on screen without scrolling sideways at 160 columns. The run id is drawn by its last 10
+characters (ids are 26 long; the tail is the random part, unique enough to tell runs apart on one screen)
+and long task names, hosts and reasons are cut with an ellipsis; the detail line under the table shows the
+selected failure in full.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from console.domain.run import Event, Run
-from console.tui.widgets.home_tables import cursor_key, restore_cursor
+from console.tui.widgets.home_tables import clip, cursor_key, restore_cursor, same_cell
 
-__all__ = ["MAX_RENDERED", "Failure", "FailureLog", "FailuresTable", "failure_from_event", "failure_from_run"]
+__all__ = ["MAX_RENDERED", "Failure", "FailureLog", "FailuresTable", "failure_from_event", "failure_from_run",
+           "short_id"]
 
 #: Rows the table renders at most; older failures are counted, not drawn.
 MAX_RENDERED = 2000
@@ -38,6 +45,14 @@ NOTICE_STATUSES = ("sent", "queued", "retrying", "failed", "abandoned")
 
 #: Host shown for a run that failed as a whole (missed, error, interrupted): it has no host.
 RUN_LEVEL_HOST = "(run)"
+
+#: Widest a cell of these columns gets (the detail line shows the selected failure in full).
+TASK_WIDTH, HOST_WIDTH, REASON_WIDTH, NOTIFIED_WIDTH, ACK_WIDTH = 18, 22, 30, 18, 18
+
+
+def short_id(value: str, keep: int = 10) -> str:
+    """``…5V6N7PQ2RS``: the last ``keep`` characters of a long id."""
+    return value if len(value) <= keep + 1 else "…" + value[-keep:]
 
 
 @dataclass
@@ -204,19 +219,19 @@ class FailuresTable(DataTable[Any]):
         category_style = "dim" if acked else ("bold red" if not failure.run_level else "bold magenta")
         return [
             time_cell,
-            Text(self._task_name(failure)),
-            Text(failure.run_id),
-            Text(failure.host, style="bold" if not acked else "dim"),
+            Text(clip(self._task_name(failure), TASK_WIDTH)),
+            Text(short_id(failure.run_id)),
+            Text(clip(failure.host, HOST_WIDTH), style="bold" if not acked else "dim"),
             Text(failure.category, style=category_style),
-            Text(failure.reason.replace("\n", " ")[:200], style="dim" if acked else ""),
+            Text(clip(failure.reason, REASON_WIDTH), style="dim" if acked else ""),
             self._notified_cell(failure),
-            Text(acked or "no", style="green" if acked else "bold red"),
+            Text(clip(acked, ACK_WIDTH) if acked else "no", style="green" if acked else "bold red"),
         ]
 
     def _notified_cell(self, failure: Failure) -> Text:
         text = self.model.notified_text(failure.run_id, failure.notified)
         bad = any(word in text for word in ("failed", "abandoned"))
-        return Text(text, style="bold red" if bad else ("green" if "sent" in text else ""))
+        return Text(clip(text, NOTIFIED_WIDTH), style="bold red" if bad else ("green" if "sent" in text else ""))
 
     def add_failures(self, failures: Iterable[Failure]) -> int:
         """Add or refresh failures; keeps the newest ``limit`` rendered, newest first. Returns new ones."""
@@ -259,7 +274,7 @@ class FailuresTable(DataTable[Any]):
         failure = self.model.items[key]
         cells = self._cells(failure, self._rendered[key])
         for column, before, after in zip(COLUMN_KEYS[1:], self.get_row(key)[1:], cells[1:], strict=False):
-            if before != after:
+            if not same_cell(before, after):
                 self.update_cell(key, column, after)
 
     def refresh_run(self, run_id: str) -> None:

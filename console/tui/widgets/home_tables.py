@@ -12,10 +12,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowKey
 
-__all__ = ["cursor_key", "restore_cursor", "row_key_text", "sync_rows"]
+__all__ = ["clip", "cursor_key", "restore_cursor", "row_key_text", "same_cell", "sync_rows"]
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` characters with a trailing ellipsis (keeps live tables narrow)."""
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
+
+
+def same_cell(before: Any, after: Any) -> bool:
+    """Whether a cell would look the same: rich ``Text`` equality ignores the base style, so a row that only
+    changed colour (acknowledged, a notice now retrying) would otherwise never be redrawn."""
+    if isinstance(before, Text) and isinstance(after, Text):
+        return (before.plain == after.plain and before.style == after.style and before.spans == after.spans
+                and before.justify == after.justify)
+    return bool(before == after)
 
 
 def cursor_key(table: DataTable[Any]) -> str | None:
@@ -62,7 +78,7 @@ def sync_rows(table: DataTable[Any], rows: Mapping[str, Sequence[Any]], columns:
         if key in present:
             old = table.get_row(key)
             for column, before, after in zip(columns, old, values, strict=False):
-                if before != after:
+                if not same_cell(before, after):
                     table.update_cell(key, column, after)
                     changed += 1
         else:

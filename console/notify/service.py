@@ -629,6 +629,9 @@ class NotificationService:
             record.status, record.next_attempt_at = OutboxStatus.FAILED, None
             self._pending.pop(record.id, None)
             await self._save(record)
+            self._engine._emit("notification.failed", f"test notice to {person.name} by {mode} failed: {record.error}",
+                               actor=actor, data={"notification": record.id, "mode": mode, "person": person.name,
+                                                  "target": record.target, "kind": "test", "error": record.error})
         return record
 
 

@@ -311,6 +311,8 @@ async def test_notify_test_and_channel_file_problems(tmp_path):
             await mail.down()
             failed = await engine.notify_test("email", "bob")
             assert failed.status.value == "failed" and failed.error
+            [event] = await engine.query_events(kind="notification.failed")
+            assert event.data["notification"] == failed.id and "bob" in event.message
         finally:
             await engine.close()
     path.chmod(0o644)

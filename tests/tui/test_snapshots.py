@@ -1,0 +1,312 @@
+"""Snapshot (SVG) tests of the console's main screens at 120x40, with content that is the same on every run.
+
+What makes the pictures reproducible:
+
+* ids: every id the engine makes goes through ``console.domain.ids.new_id``; it is patched for the whole
+  test with a counter (``ST000...001``, ``RN000...002``, ...), so the task, run and event ids on screen are
+  the same on every run (they are otherwise random and time-based);
+* time: the data directory is built, and then shown, with a :class:`ManualClock` stopped at a fixed instant,
+  the actor is fixed (``PATCHWATCH_ACTOR``), and the process's local zone is UTC for the test (the dashboard
+  shows local times);
+* content: fixed task names and inventory, and one run of a :class:`NoIoJob` with one planted failure per
+  category (plus a written transcript per host, so the log pane has text);
+* engine and app share one event loop: the data directory is built in its own ``asyncio.run`` and closed;
+  the console then opens its own engine on it inside the app's loop (``on_load``) and closes it on unmount,
+  because ``snap_compare`` runs the app with ``App.run`` (a fresh loop) and engines are bound to a loop;
+* the cursor of a focused input does not blink while the screenshot is taken.
+
+Update the pictures with ``pytest tests/tui/test_snapshots.py --snapshot-update`` and look at them
+(``snapshot_report.html`` is written when one differs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import NoIoJob, task_input, utc
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input
+
+from console.clock import ManualClock
+from console.domain import ids
+from console.engine import Engine
+from console.jobs import JobContext, Target
+from console.tui import app as console_app
+from console.tui.app import PatchwatchApp
+from console.tui.screens.events import EventsScreen
+from console.tui.screens.help import HelpScreen
+from console.tui.screens.home import HomeScreen
+from console.tui.screens.run_detail import RunDetailScreen
+from console.tui.screens.task_form import TaskFormScreen
+from console.tui.screens.tasks import TasksScreen
+
+SIZE = (120, 40)
+#: The instant the data directory is built at (the run fires, scans and finishes at it).
+BUILT_AT = "2026-11-26T08:00:00+00:00"
+#: The instant the console is looked at: five minutes later.
+SHOWN_AT = "2026-11-26T08:05:00+00:00"
+ACTOR = "snapshot-operator"
+
+INVENTORY = [
+    *(Target(name=f"web-{i:02d}", address="127.0.0.1", port=2200 + i, groups=("web",)) for i in range(1, 6)),
+    *(Target(name=f"db-{i:02d}", address="127.0.0.1", port=2300 + i, groups=("db",)) for i in range(1, 4)),
+]
+#: One failed host per category; web-05 and db-03 succeed.
+PLANTED = {"web-01": "network", "web-02": "timeout", "web-03": "permission", "web-04": "host_key",
+           "db-01": "tool", "db-02": "service"}
+
+TASKS: list[dict[str, Any]] = [
+    task_input("nightly-web", "0 0 2 * * ?", description="Nightly scan of the web and db tiers"),
+    task_input("ScheduledscanOSpatches", "0 15 3 5 * ?",
+               schedule={"timezone": "GMT+08:00", "cron": "0 15 3 5 * ?"},
+               description="The reference system's monthly scan"),
+    task_input("weekly-db-review", "0 30 4 ? * SUN", risk="high", targets={"groups": ["db"]},
+               review={"required": True, "expires_after": "12h"}),
+    task_input("legacy-scan", "0 0 5 * * ?", enabled=False, targets={"groups": ["web"]}),
+]
+
+
+class TranscriptJob(NoIoJob):
+    """A NoIoJob that also writes a short, fixed transcript for every host (what the log pane shows)."""
+
+    async def execute(self, ctx: JobContext) -> None:
+        for target in ctx.targets:
+            outcome = self.outcomes.get(target.name, "ok")
+            lines = [f"$ ssh {target.name} ({target.address}:{target.port})", "$ cat /etc/os-release",
+                     'NAME="Debian GNU/Linux"', 'VERSION_ID="12"']
+            if outcome == "ok":
+                lines += ["$ apt list --upgradable", "openssl/stable-security 3.0.15-1 amd64 [upgradable]"]
+            else:
+                lines += [f"! planted {outcome} failure"]
+            ctx.transcript_path(target.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        await super().execute(ctx)
+
+
+def counted_ids() -> Callable[..., str]:
+    """A stand-in for ``ids.new_id``: ``RN000000000000000000000010`` for the tenth id asked for."""
+    counter = itertools.count(1)
+
+    def counted_id(prefix: str, *, millis: int | None = None) -> str:
+        return f"{prefix}{next(counter):024d}"
+
+    return counted_id
+
+
+@pytest.fixture
+def fixed_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Counter ids, a fixed actor and UTC as the local zone, for the whole test."""
+    monkeypatch.setattr(ids, "new_id", counted_ids())
+    monkeypatch.setenv("PATCHWATCH_ACTOR", ACTOR)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+async def _build(data_dir: Path) -> str:
+    """Tasks, inventory and one finished run with six failed hosts; returns the run id."""
+    engine = Engine(data_dir, clock=ManualClock(utc(BUILT_AT)), jobs={"Scan_OS_Patch": TranscriptJob(
+        outcomes=dict(PLANTED))}, notify=False)
+    await engine.open()
+    try:
+        await engine.upsert_instances(INVENTORY)
+        for form in TASKS:
+            await engine.create_task(form)
+        run = await engine.run_now("nightly-web")
+        await engine.wait_run(run.id, timeout=10)
+        await engine.idle()
+        return run.id
+    finally:
+        await engine.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, fixed_world: None) -> Path:
+    path = tmp_path / "data"
+    asyncio.run(_build(path))
+    return path
+
+
+class SnapshotConsole(PatchwatchApp):
+    """The real console, opening (and closing) its engine in the loop it runs in."""
+
+    # A relative CSS_PATH is read next to the module of the class that declares it: point at the console's.
+    CSS_PATH = str(Path(console_app.__file__).with_name(str(PatchwatchApp.CSS_PATH)))
+
+    async def on_load(self) -> None:
+        await self.engine.open()
+
+    async def on_unmount(self) -> None:
+        await self.engine.close()
+
+
+def console_on(data_dir: Path) -> SnapshotConsole:
+    engine = Engine(data_dir, clock=ManualClock(utc(SHOWN_AT)), jobs={"Scan_OS_Patch": NoIoJob()}, notify=False)
+    return SnapshotConsole(engine, scheduler=False)
+
+
+async def wait_until(pilot: Pilot[Any], condition: Callable[[], Any], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Let every worker finish but the endless live-event followers (the screens' ``*-live`` groups), then
+    stop input cursors blinking."""
+    app = pilot.app
+    deadline = time.monotonic() + 10
+    while any(w.is_running and not w.group.endswith("-live") for w in app.workers):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"workers still running: {[w.description for w in app.workers]}")
+        await pilot.pause(0.02)
+    for field in app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
+async def home_loaded(pilot: Pilot[Any]) -> HomeScreen:
+    home = pilot.app.screen
+    assert isinstance(home, HomeScreen)
+    await wait_until(pilot, lambda: home._loaded and home.failures.row_count == len(PLANTED), "the dashboard")
+    return home
+
+
+async def command(pilot: Pilot[Any], text: str) -> None:
+    await pilot.press("colon")
+    await pilot.pause(0.06)
+    await pilot.press(*text, "enter")
+
+
+def shot(run: Callable[[Pilot[Any]], Awaitable[None]]) -> Callable[[Pilot[Any]], Awaitable[None]]:
+    """``run_before``: the steps of ``run``, then a settled app."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await run(pilot)
+        await settle(pilot)
+
+    return run_before
+
+
+def test_home_with_failures(snap_compare: Any, data_dir: Path) -> None:
+    """The dashboard in alarm: six failed hosts (one per category), unacknowledged, the first one detailed."""
+
+    async def steps(pilot: Pilot[Any]) -> None:
+        await home_loaded(pilot)
+
+    assert snap_compare(console_on(data_dir), terminal_size=SIZE, run_before=shot(steps))
+
+
+def test_tasks_list(snap_compare: Any, data_dir: Path) -> None:
+    """``:tasks``: four tasks with schedule in words, zone, next fire, last result and state."""
+
+    async def steps(pilot: Pilot[Any]) -> None:
+        await home_loaded(pilot)
+        await command(pilot, "tasks")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, TasksScreen)
+                         and pilot.app.screen.table.row_count == len(TASKS), "the tasks table")
+
+    assert snap_compare(console_on(data_dir), terminal_size=SIZE, run_before=shot(steps))
+
+
+def test_task_form_new(snap_compare: Any, data_dir: Path) -> None:
+    """``n`` on the tasks screen: an empty task form with its schedule preview."""
+
+    async def steps(pilot: Pilot[Any]) -> None:
+        await home_loaded(pilot)
+        await command(pilot, "tasks")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, TasksScreen)
+                         and pilot.app.screen.table.row_count == len(TASKS), "the tasks table")
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, TaskFormScreen), "the task form")
+
+    assert snap_compare(console_on(data_dir), terminal_size=SIZE, run_before=shot(steps))
+
+
+def test_run_detail_with_host(snap_compare: Any, data_dir: Path) -> None:
+    """``l`` on the third failure of the dashboard: the run, its hosts, and that host's transcript and events."""
+
+    async def steps(pilot: Pilot[Any]) -> None:
+        home = await home_loaded(pilot)
+        home.failures.focus()
+        await pilot.press("down", "down")
+        await pilot.pause()
+        wanted = home.failures.selected()
+        assert wanted is not None
+        await pilot.press("l")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, RunDetailScreen), "the run detail")
+        screen = pilot.app.screen
+        assert isinstance(screen, RunDetailScreen)
+        await wait_until(pilot, lambda: screen.log_host == wanted.host and "## events of" in screen.log_view.text(),
+                         "the host's log")
+        await wait_until(pilot, lambda: screen.hosts_table.row_count == len(INVENTORY), "the hosts table")
+
+    assert snap_compare(console_on(data_dir), terminal_size=SIZE, run_before=shot(steps))
+
+
+def test_events(snap_compare: Any, data_dir: Path) -> None:
+    """``:events``: the trace, newest first, with the filter fields."""
+
+    async def steps(pilot: Pilot[Any]) -> None:
+        await home_loaded(pilot)
+        await command(pilot, "events")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, EventsScreen)
+                         and pilot.app.screen.table.row_count > 0, "the events table")
+
+    assert snap_compare(console_on(data_dir), terminal_size=SIZE, run_before=shot(steps))
+
+
+def test_help(snap_compare: Any, data_dir: Path) -> None:
+    """``?`` on the dashboard: the dashboard's keys, the focused table's keys, and the commands."""
+
+    async def steps(pilot: Pilot[Any]) -> None:
+        await home_loaded(pilot)
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen)
+                         and pilot.app.screen.query_one(DataTable).row_count > 0, "the help dialog")
+
+    assert snap_compare(console_on(data_dir), terminal_size=SIZE, run_before=shot(steps))
+
+
+async def _dump(data_dir: Path) -> dict[str, Any]:
+    """Everything the screens above show, as plain data."""
+    engine = Engine(data_dir, clock=ManualClock(utc(SHOWN_AT)), read_only=True, notify=False)
+    await engine.open()
+    try:
+        runs = await engine.list_runs()
+        return {
+            "tasks": [t.to_dict() for t in await engine.list_tasks()],
+            "runs": [r.to_dict() for r in runs],
+            "hosts": [h.to_dict() for r in runs for h in await engine.host_results(r.id)],
+            "events": [e.to_dict() for e in await engine.query_events(limit=10_000)],
+        }
+    finally:
+        await engine.close()
+
+
+def test_the_data_shown_is_the_same_every_time(tmp_path: Path, fixed_world: None,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The precondition of the pictures, with a readable failure: two builds give identical records, with
+    valid-looking counter ids and only the frozen instant (a new random id or wall-clock time would show
+    here first, not as an SVG diff)."""
+    run_id = asyncio.run(_build(tmp_path / "first"))
+    first = asyncio.run(_dump(tmp_path / "first"))
+    monkeypatch.setattr(ids, "new_id", counted_ids())
+    assert asyncio.run(_build(tmp_path / "second")) == run_id
+    assert asyncio.run(_dump(tmp_path / "second")) == first
+
+    assert ids.looks_like(ids.RUN, run_id) and run_id.startswith("RN0000")
+    assert [r["id"] for r in first["runs"]] == [run_id]
+    assert len(first["hosts"]) == len(INVENTORY)
+    assert {e["at"] for e in first["events"]} == {utc(BUILT_AT).isoformat()}
+    assert all(ids.looks_like(ids.EVENT, e["id"]) for e in first["events"])
+    assert {e["actor"] for e in first["events"] if e["actor"]} <= {ACTOR, "engine", "scheduler"}

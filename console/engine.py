@@ -869,13 +869,17 @@ class Engine:
         self._writable()
         actor = actor or default_actor()
         run = await self.get_run(run_id)
-        if run.state not in (RunState.FAILED, RunState.ERROR, RunState.MISSED, RunState.INTERRUPTED,
-                             RunState.REVIEW_EXPIRED):
-            raise ConflictError(f"run {run_id} is {run.state.value}: only failures need acknowledging")
+        # Failures show up while a run is still going; an operator who has seen them may take them on then.
+        failing_now = run.state in (RunState.RUNNING, RunState.PAUSED) and run.hosts_failed > 0
+        if not failing_now and run.state not in (RunState.FAILED, RunState.ERROR, RunState.MISSED,
+                                                 RunState.INTERRUPTED, RunState.REVIEW_EXPIRED):
+            raise ConflictError(f"run {run_id} is {run.state.value} with no failed host: only failures need "
+                                "acknowledging")
         if run.acknowledged_by:
             raise ConflictError(f"run {run_id} was already acknowledged by {run.acknowledged_by} "
                                 f"at {run.acknowledged_at}")
         run.acknowledged_by, run.acknowledged_at, run.ack_note = actor, self.clock.now().isoformat(), note
+        self._dirty_runs.pop(run.id, None)
         await self._call(lambda: self._store.sharded("runs").update(run.id, run.to_dict()))
         self._emit("run.acknowledged", f"run {run_id} acknowledged by {actor}", task_id=run.task_id,
                    run_id=run_id, actor=actor, data={"note": note})

@@ -47,7 +47,8 @@ def read_only_reason_for(error: DataDirLockedError | str) -> str:
 class PatchwatchApp(App[None]):
     """The console. ``scheduler=False`` leaves firing to another process (and to tests)."""
 
-    CSS_PATH = "app.tcss"
+    # Absolute, so a subclass defined elsewhere (tests, the demo) keeps the stylesheet.
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "Patchwatch"
     COMMANDS = App.COMMANDS | {ConsoleCommandsProvider}
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -12,7 +12,7 @@ import pytest
 from support import SEED_TASK, NoIoJob, fleet, open_engine, task_input, utc
 
 from console.clock import ManualClock
-from console.domain.run import HostStatus, RunState, Trigger
+from console.domain.run import HostResult, HostStatus, RunState, Trigger
 from console.errors import ConflictError, NotFoundError, ValidationError
 
 START = "2026-11-26T00:00:00+00:00"
@@ -270,3 +270,49 @@ def test_core_imports_without_textual():
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'textual')))\n")
     out = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+async def test_failures_can_be_acknowledged_while_the_run_is_still_going(tmp_path):
+    gate = asyncio.Event()
+    # host-000 fails at once; host-001 then waits at the gate, holding the run open.
+    job = NoIoJob(outcomes={"host-000": "network"})
+    engine = await open_engine(tmp_path, ManualClock(utc(START)), job)
+    await engine.upsert_instances(fleet(2, "all"))
+    task = await engine.create_task(task_input("live-ack", "0 0 1 * * ?"))
+    quiet = await engine.create_task(task_input("quiet", "0 0 1 * * ?", targets={"instances": ["host-001"]}))
+
+    original = NoIoJob.execute
+
+    async def gated(self, ctx):
+        if ctx.task.id == quiet.id:
+            self.gate = gate
+        await original(self, ctx)
+
+    job.execute = gated.__get__(job)  # type: ignore[method-assign]
+    quiet_run = await engine.run_now(quiet.id)
+    await asyncio.sleep(0.05)
+    with pytest.raises(ConflictError, match="no failed host"):
+        await engine.acknowledge(quiet_run.id, actor="bob")  # running, nothing failed: nothing to take on
+    gate.set()
+    await engine.wait_run(quiet_run.id, timeout=10)
+
+    gate.clear()
+    job.gate = None
+    job.outcomes["host-000"] = "network"
+
+    async def fail_then_hold(self, ctx):
+        self.gate = None
+        await ctx.batch_started(1, 1, [t.name for t in ctx.targets])
+        await ctx.host_finished(HostResult(run_id=ctx.run.id, task_id=ctx.task.id, host="host-000",
+                                           status=HostStatus.FAILED, category="network", reason="planted"))
+        await gate.wait()
+
+    job.execute = fail_then_hold.__get__(job)  # type: ignore[method-assign]
+    run = await engine.run_now(task.id)
+    await asyncio.sleep(0.05)
+    acked = await engine.acknowledge(run.id, actor="alice")
+    assert acked.state is RunState.RUNNING and acked.acknowledged_by == "alice"
+    gate.set()
+    done = await engine.wait_run(run.id, timeout=10)
+    assert done.state is RunState.FAILED and done.acknowledged_by == "alice"
+    await engine.close()

@@ -96,8 +96,9 @@ async def test_tasks_screen_keys(engine, ui, job):
         await ui.wait_for(pilot, lambda: screen.table.row_count == 2, what="two rows")
         alpha = await engine.get_task("alpha")
         row = screen.table.get_row(alpha.id)
-        assert [str(c) for c in row[:5]] == ["alpha", alpha.id, "low", "at 03:00:00 every day", "UTC"]
-        assert str(row[5]) == "2026-11-26 03:00 UTC" and str(row[6]) == "never run" and str(row[7]) == "scheduled"
+        # Name, state, last result, next fire, schedule, zone, risk, id.
+        assert [str(c) for c in row] == ["alpha", "scheduled", "never run", "2026-11-26 03:00 UTC",
+                                         "at 03:00:00 every day", "UTC", "low", alpha.id]
 
         # `/` filters; Esc clears the filter first.
         await pilot.press("slash", *"brav")

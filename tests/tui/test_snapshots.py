@@ -37,7 +37,6 @@ from console.clock import ManualClock
 from console.domain import ids
 from console.engine import Engine
 from console.jobs import JobContext, Target
-from console.tui import app as console_app
 from console.tui.app import PatchwatchApp
 from console.tui.screens.events import EventsScreen
 from console.tui.screens.help import HelpScreen
@@ -136,9 +135,6 @@ def data_dir(tmp_path: Path, fixed_world: None) -> Path:
 
 class SnapshotConsole(PatchwatchApp):
     """The real console, opening (and closing) its engine in the loop it runs in."""
-
-    # A relative CSS_PATH is read next to the module of the class that declares it: point at the console's.
-    CSS_PATH = str(Path(console_app.__file__).with_name(str(PatchwatchApp.CSS_PATH)))
 
     async def on_load(self) -> None:
         await self.engine.open()

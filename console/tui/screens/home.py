@@ -557,7 +557,11 @@ class HomeScreen(ConsoleScreen):
 
     @work(exclusive=False, exit_on_error=False, group="home-commands", description="acknowledge a failed run")
     async def acknowledge_run(self, run_id: str) -> None:
-        run = await self.engine.acknowledge(run_id)
+        try:
+            run = await self.engine.acknowledge(run_id)
+        except PatchwatchError as exc:  # a refusal is an answer for the operator, not a broken worker
+            self.notify(str(exc), severity="warning")
+            return
         with self.app.batch_update():
             self.failures.set_acknowledged(run_id, self._ack_text(run.acknowledged_by, run.acknowledged_at))
             self._render_summary()

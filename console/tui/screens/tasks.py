@@ -27,8 +27,9 @@ from console.tui.widgets.home_tables import cursor_key, sync_rows
 
 __all__ = ["TasksScreen", "schedule_words"]
 
-COLUMNS = (("name", "Name"), ("id", "ID"), ("risk", "Risk"), ("schedule", "Schedule"), ("zone", "Zone"),
-           ("next", "Next fire"), ("last", "Last result"), ("state", "State"))
+# What an operator scans for first (state, last result) comes right after the name; the 26-character id last.
+COLUMNS = (("name", "Name"), ("state", "State"), ("last", "Last result"), ("next", "Next fire"),
+           ("schedule", "Schedule"), ("zone", "Zone"), ("risk", "Risk"), ("id", "ID"))
 COLUMN_KEYS = [key for key, _ in COLUMNS]
 
 _RESULT_STYLE = {RunState.SUCCEEDED: "green", RunState.FAILED: "bold red", RunState.ERROR: "bold red",
@@ -154,9 +155,11 @@ class TasksScreen(ConsoleScreen):
             state = Text("done", style="dim")
         else:
             state = Text("scheduled", style="green")
-        return [Text(task.name, style="bold"), Text(task.id), Text(task.risk.value, style=_RISK_STYLE[task.risk]),
-                Text(schedule_words(task)), Text(task.schedule.timezone),
-                zoned_text(nxt, zone) if nxt else "-", last_cell, state]
+        cells = {"name": Text(task.name, style="bold"), "state": state, "last": last_cell,
+                 "next": zoned_text(nxt, zone) if nxt else "-", "schedule": Text(schedule_words(task)),
+                 "zone": Text(task.schedule.timezone), "risk": Text(task.risk.value, style=_RISK_STYLE[task.risk]),
+                 "id": Text(task.id)}
+        return [cells[key] for key in COLUMN_KEYS]
 
     def _matches(self, task: Task, cells: list[Any]) -> bool:
         if not self._filter:

@@ -115,7 +115,7 @@ async def test_tasks_screen_keys(engine, ui, job):
         await ui.wait_for(pilot, lambda: not any(t.enabled for t in engine.task_snapshot() if t.name == "alpha"),
                           what="alpha disabled")
         assert not (await engine.get_task("alpha")).enabled
-        await ui.wait_for(pilot, lambda: str(screen.table.get_row(alpha.id)[7]) == "disabled", what="row updated")
+        await ui.wait_for(pilot, lambda: str(screen.table.get_row(alpha.id)[1]) == "disabled", what="row updated")
         await pilot.press("space")
         await ui.wait_for(pilot, lambda: any(t.enabled for t in engine.task_snapshot() if t.name == "alpha"),
                           what="alpha enabled")
@@ -124,7 +124,7 @@ async def test_tasks_screen_keys(engine, ui, job):
         await pilot.press("r")
         await ui.wait_for(pilot, lambda: job.executed, what="a run")
         await engine.idle()
-        await ui.wait_for(pilot, lambda: str(screen.table.get_row(alpha.id)[6]).startswith("succeeded"),
+        await ui.wait_for(pilot, lambda: str(screen.table.get_row(alpha.id)[2]).startswith("succeeded"),
                           what="last result")
 
         # ctrl+d asks first; n keeps the task, y deletes it.

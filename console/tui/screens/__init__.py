@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
@@ -57,3 +57,78 @@ class ConsoleScreen(Screen[Any]):
             self.notify(reason, severity="warning")
             return True
         return False
+
+
+def words_match(query: str, *fields: str) -> bool:
+    """Every word of ``query`` occurs in ``fields`` (case-insensitive); an empty query matches everything."""
+    if not query:
+        return True
+    haystack = " ".join(fields).casefold()
+    return all(word in haystack for word in query.casefold().split())
+
+
+class FilteredTableScreen(ConsoleScreen):
+    """A table screen with the ``/`` filter: an Input (``FILTER_ID``) that narrows the rows as the operator types.
+
+    Enter keeps the filter and returns to the table; Esc clears an open filter first, and only then goes back.
+    Subclasses redraw their rows in :meth:`filter_changed` and match rows with :func:`words_match` against
+    :attr:`text_filter`.
+    """
+
+    FILTER_ID: str = "table-filter"
+
+    def __init__(self, engine: Engine, *, name: str | None = None, id: str | None = None) -> None:
+        super().__init__(engine, name=name, id=id)
+        self.text_filter = ""
+
+    @property
+    def table(self) -> Any:
+        raise NotImplementedError
+
+    def filter_changed(self) -> None:
+        raise NotImplementedError
+
+    def _filter_input(self) -> Input:
+        return self.query_one(f"#{self.FILTER_ID}", Input)
+
+    def action_filter(self) -> None:
+        filter_input = self._filter_input()
+        filter_input.display = True
+        filter_input.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == self.FILTER_ID:
+            self.text_filter = event.value.strip()
+            self.filter_changed()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == self.FILTER_ID:
+            event.stop()
+            self.close_filter(clear=False)
+
+    def close_filter(self, *, clear: bool) -> None:
+        filter_input = self._filter_input()
+        if clear:
+            filter_input.value = ""
+            self.text_filter = ""
+            filter_input.display = False
+            self.filter_changed()
+        elif not filter_input.value:
+            filter_input.display = False
+        self.table.focus()
+
+    def action_back(self) -> None:
+        if self._filter_input().display:
+            self.close_filter(clear=True)
+        else:
+            go_back(self)
+
+
+def go_back(screen: ConsoleScreen) -> None:
+    """Esc: the app's own "back" when it has one (it knows its navigation), else pop this screen."""
+    back = getattr(screen.app, "go_back", None)
+    if callable(back):
+        back()
+    elif len(screen.app.screen_stack) > 1:
+        screen.app.pop_screen()
+

@@ -21,8 +21,8 @@ from console.domain.run import Event
 from console.engine import Engine
 from console.errors import PatchwatchError
 from console.jobs import Target
-from console.tui.screens import ConsoleScreen, read_only_banner
-from console.tui.screens.run_detail import SortCell, consume_events, go_back, plain, sync_table
+from console.tui.screens import FilteredTableScreen, read_only_banner, words_match
+from console.tui.screens.run_detail import SortCell, consume_events, plain, sync_table
 
 __all__ = ["IMPORT_HINT", "InventoryScreen"]
 
@@ -32,8 +32,10 @@ _COLUMNS = ("name", "address", "port", "user", "credential", "groups")
 _LABELS = ("Name", "Address", "Port", "User", "Credential", "Groups")
 
 
-class InventoryScreen(ConsoleScreen):
+class InventoryScreen(FilteredTableScreen):
     """Instances with a text filter and a group filter; changes come from the CLI."""
+
+    FILTER_ID = "inventory-filter"
 
     CSS_PATH = "inventory.tcss"
     TITLE = "Inventory"
@@ -50,7 +52,6 @@ class InventoryScreen(ConsoleScreen):
         super().__init__(engine)
         self.instances: list[Target] = []
         self.group: str | None = None
-        self.text_filter = ""
         self._queue: asyncio.Queue[Event] | None = None
 
     def compose(self) -> ComposeResult:
@@ -101,12 +102,8 @@ class InventoryScreen(ConsoleScreen):
     def _matches(self, target: Target) -> bool:
         if self.group is not None and self.group not in target.groups:
             return False
-        if not self.text_filter:
-            return True
-        haystack = " ".join([target.name, target.address, str(target.port), target.user or "",
-                             target.credential or "", *target.groups,
-                             *(f"{k}={v}" for k, v in target.labels.items())]).casefold()
-        return all(word in haystack for word in self.text_filter.casefold().split())
+        return words_match(self.text_filter, target.name, target.address, str(target.port), target.user or "",
+                           target.credential or "", *target.groups, *(f"{k}={v}" for k, v in target.labels.items()))
 
     @staticmethod
     def _row(target: Target) -> list[Any]:
@@ -133,33 +130,8 @@ class InventoryScreen(ConsoleScreen):
 
     # ------------------------------------------------------------------ keys
 
-    def action_back(self) -> None:
-        filter_input = self.query_one("#inventory-filter", Input)
-        if filter_input.display:
-            filter_input.value = ""
-            filter_input.display = False
-            self.text_filter = ""
-            self._show()
-            self.table.focus()
-        else:
-            go_back(self)
-
-    def action_filter(self) -> None:
-        filter_input = self.query_one("#inventory-filter", Input)
-        filter_input.display = True
-        filter_input.focus()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "inventory-filter":
-            self.text_filter = event.value.strip()
-            self._show()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "inventory-filter":
-            event.stop()
-            if not event.value:
-                event.input.display = False
-            self.table.focus()
+    def filter_changed(self) -> None:
+        self._show()
 
     def action_cycle_group(self) -> None:
         cycle: list[str | None] = [None, *self.groups]

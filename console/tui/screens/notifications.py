@@ -33,14 +33,13 @@ from console.errors import PatchwatchError
 from console.notify.notice import Notice
 from console.notify.outbox import OutboxRecord
 from console.notify.render import render_email, render_markdown, render_plain, render_sms
-from console.tui.screens import ConsoleScreen, read_only_banner
+from console.tui.screens import FilteredTableScreen, read_only_banner, words_match
 from console.tui.screens.run_detail import (
     RunDetailScreen,
     SortCell,
     call_engine,
     consume_events,
     cursor_row_key,
-    go_back,
     plain,
     row_key_text,
     sync_table,
@@ -116,8 +115,10 @@ def rendered_message(record: OutboxRecord) -> list[tuple[str, str]]:
     return [(f"{record.mode} title", title), (f"{record.mode} text", body)]
 
 
-class NotificationsScreen(ConsoleScreen):
+class NotificationsScreen(FilteredTableScreen):
     """The outbox table (newest first, live, filterable) over the selected record's detail and message."""
+
+    FILTER_ID = "notifications-filter"
 
     CSS_PATH = "notifications.tcss"
     TITLE = "Notifications"
@@ -139,7 +140,6 @@ class NotificationsScreen(ConsoleScreen):
         #: Only the notifications about this run, when opened from a run.
         self.run_id = run_id
         self.view = 0
-        self.text_filter = ""
         self.limit = PAGE
         self.records: dict[str, OutboxRecord] = {}
         #: The record the detail pane shows, and the version of it that was rendered there.
@@ -216,12 +216,9 @@ class NotificationsScreen(ConsoleScreen):
     def _matches(self, record: OutboxRecord) -> bool:
         if self.statuses is not None and _status(record) not in self.statuses:
             return False
-        if not self.text_filter:
-            return True
-        haystack = " ".join([record.id, record.kind, _task_name(record), record.task_id, record.run_id or "",
-                             record.person, record.mode, record.target, _status(record), record.error or "",
-                             record.fallback_from or "", record.fallback_to or ""]).casefold()
-        return all(word in haystack for word in self.text_filter.casefold().split())
+        return words_match(self.text_filter, record.id, record.kind, _task_name(record), record.task_id,
+                           record.run_id or "", record.person, record.mode, record.target, _status(record),
+                           record.error or "", record.fallback_from or "", record.fallback_to or "")
 
     @staticmethod
     def _row(record: OutboxRecord) -> list[Any]:
@@ -362,11 +359,8 @@ class NotificationsScreen(ConsoleScreen):
 
     # ------------------------------------------------------------------ keys
 
-    def action_back(self) -> None:
-        if self.query_one("#notifications-filter", Input).display:
-            self._close_filter(clear=True)
-        else:
-            go_back(self)
+    def filter_changed(self) -> None:
+        self._refresh_rows()
 
     def _selected(self) -> OutboxRecord | None:
         key = cursor_row_key(self.table)
@@ -414,29 +408,3 @@ class NotificationsScreen(ConsoleScreen):
 
     def action_reload(self) -> None:
         self._load()
-
-    def action_filter(self) -> None:
-        filter_input = self.query_one("#notifications-filter", Input)
-        filter_input.display = True
-        filter_input.focus()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "notifications-filter":
-            self.text_filter = event.value.strip()
-            self._refresh_rows()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "notifications-filter":
-            event.stop()
-            self._close_filter(clear=False)
-
-    def _close_filter(self, *, clear: bool) -> None:
-        filter_input = self.query_one("#notifications-filter", Input)
-        if clear:
-            filter_input.value = ""
-            self.text_filter = ""
-            filter_input.display = False
-            self._refresh_rows()
-        elif not filter_input.value:
-            filter_input.display = False
-        self.table.focus()

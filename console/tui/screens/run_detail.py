@@ -31,7 +31,7 @@ from console.domain.durations import format_duration
 from console.domain.run import Event, HostResult, HostStatus, Run, RunState
 from console.engine import Engine
 from console.errors import PatchwatchError
-from console.tui.screens import ConsoleScreen, read_only_banner
+from console.tui.screens import ConsoleScreen, go_back, read_only_banner
 from console.tui.widgets.form_dialogs import ConfirmDialog
 from console.tui.widgets.log_view import LogView
 
@@ -186,15 +186,6 @@ async def consume_events(engine: Engine, queue: asyncio.Queue[Event],
             await asyncio.sleep(pace)
     finally:
         engine.unsubscribe(queue)
-
-
-def go_back(screen: ConsoleScreen) -> None:
-    """Esc: the app's own "back" when it has one (it knows its navigation), else pop this screen."""
-    back = getattr(screen.app, "go_back", None)
-    if callable(back):
-        back()
-    elif len(screen.app.screen_stack) > 1:
-        screen.app.pop_screen()
 
 
 async def call_engine(screen: ConsoleScreen, what: str, call: Callable[[], Awaitable[Any]]) -> Any | None:

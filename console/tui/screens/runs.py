@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from console.domain.run import Event, Run, RunState
 from console.engine import Engine
 from console.errors import PatchwatchError
-from console.tui.screens import ConsoleScreen, read_only_banner
+from console.tui.screens import FilteredTableScreen, read_only_banner, words_match
 from console.tui.screens.run_detail import (
     ACK_STATES,
     RunDetailScreen,
@@ -29,7 +29,6 @@ from console.tui.screens.run_detail import (
     categories_text,
     consume_events,
     cursor_row_key,
-    go_back,
     plain,
     row_key_text,
     state_text,
@@ -57,8 +56,10 @@ _COLUMNS = ("task", "state", "failed", "categories", "ack", "when", "trigger", "
 _LABELS = ("Task", "State", "Failed/total", "Categories", "Acknowledged", "Slot / created (UTC)", "Trigger", "Run")
 
 
-class RunsScreen(ConsoleScreen):
+class RunsScreen(FilteredTableScreen):
     """The runs table: newest first, live, filterable; Enter opens a run."""
+
+    FILTER_ID = "runs-filter"
 
     CSS_PATH = "runs.tcss"
     TITLE = "Runs"
@@ -79,7 +80,6 @@ class RunsScreen(ConsoleScreen):
         self.task_ref = task
         self.task_id: str | None = None
         self.view = 0
-        self.text_filter = ""
         self.limit = PAGE
         self.runs: dict[str, Run] = {}
         self._queue: asyncio.Queue[Event] | None = None
@@ -136,11 +136,8 @@ class RunsScreen(ConsoleScreen):
             return False
         if self.states is not None and run.state not in self.states:
             return False
-        if not self.text_filter:
-            return True
-        haystack = " ".join([run.id, run.task_name, run.task_id, run.state.value, run.trigger.value,
-                             " ".join(run.categories), run.acknowledged_by or "", run.error or ""]).casefold()
-        return all(word in haystack for word in self.text_filter.casefold().split())
+        return words_match(self.text_filter, run.id, run.task_name, run.task_id, run.state.value, run.trigger.value,
+                           " ".join(run.categories), run.acknowledged_by or "", run.error or "")
 
     @staticmethod
     def _row(run: Run) -> list[Any]:
@@ -206,12 +203,8 @@ class RunsScreen(ConsoleScreen):
 
     # ------------------------------------------------------------------ keys
 
-    def action_back(self) -> None:
-        filter_input = self.query_one("#runs-filter", Input)
-        if filter_input.display:
-            self._close_filter(clear=True)
-        else:
-            go_back(self)
+    def filter_changed(self) -> None:
+        self._refresh_rows()
 
     def action_open_run(self) -> None:
         run_id = cursor_row_key(self.table)
@@ -237,29 +230,3 @@ class RunsScreen(ConsoleScreen):
 
     def action_reload(self) -> None:
         self._load()
-
-    def action_filter(self) -> None:
-        filter_input = self.query_one("#runs-filter", Input)
-        filter_input.display = True
-        filter_input.focus()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "runs-filter":
-            self.text_filter = event.value.strip()
-            self._refresh_rows()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "runs-filter":
-            event.stop()
-            self._close_filter(clear=False)
-
-    def _close_filter(self, *, clear: bool) -> None:
-        filter_input = self.query_one("#runs-filter", Input)
-        if clear:
-            filter_input.value = ""
-            self.text_filter = ""
-            filter_input.display = False
-            self._refresh_rows()
-        elif not filter_input.value:
-            filter_input.display = False
-        self.table.focus()

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import pytest
+from screen_host import Host, notices, wait_for
 from support import NoIoJob, fleet, open_engine, task_input, utc
-from textual.app import App
-from textual.screen import Screen
 
 from console.clock import ManualClock
 from console.domain.run import Event
@@ -23,29 +19,6 @@ from console.tui.screens.run_detail import RunDetailScreen
 START = "2026-11-26T00:00:00+00:00"
 SIZE = (120, 40)
 PLANTED = {"host-001": "network", "host-004": "permission", "host-007": "network"}
-
-
-class Host(App[None]):
-    """A bare app that pushes the screen under test."""
-
-    def __init__(self, make: Callable[[], Screen[Any]]) -> None:
-        super().__init__()
-        self._make = make
-
-    def on_mount(self) -> None:
-        self.push_screen(self._make())
-
-
-async def wait_for(pilot, predicate: Callable[[], Any], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
-
-
-def notices(app: App[Any]) -> list[str]:
-    return [n.message for n in app._notifications]
 
 
 def kinds(screen: EventsScreen) -> list[str]:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from typing import Any
-
 import pytest
+from screen_host import Host, wait_for
 from support import fleet, open_engine, utc
-from textual.app import App
-from textual.screen import Screen
 
 from console.clock import ManualClock
 from console.jobs import Target
@@ -17,25 +12,6 @@ from console.tui.screens.inventory import IMPORT_HINT, InventoryScreen
 
 START = "2026-11-26T00:00:00+00:00"
 SIZE = (120, 40)
-
-
-class Host(App[None]):
-    """A bare app that pushes the screen under test."""
-
-    def __init__(self, make: Callable[[], Screen[Any]]) -> None:
-        super().__init__()
-        self._make = make
-
-    def on_mount(self) -> None:
-        self.push_screen(self._make())
-
-
-async def wait_for(pilot, predicate: Callable[[], Any], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
 
 
 def names(screen: InventoryScreen) -> list[str]:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from screen_host import Host, wait_for
 from support import NoIoJob, fleet, task_input, utc
 from textual.app import App
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from console.clock import ManualClock
@@ -35,17 +35,6 @@ RETRY = RetryPolicy(attempts_per_mode=2, first_backoff=30.0, max_backoff=60.0)
 PLANTED = {"host-000": "network", "host-002": "permission"}
 
 
-class Host(App[None]):
-    """A bare app that pushes the screen under test."""
-
-    def __init__(self, make: Callable[[], Screen[Any]]) -> None:
-        super().__init__()
-        self._make = make
-
-    def on_mount(self) -> None:
-        self.push_screen(self._make())
-
-
 async def until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
     """Wait (outside any app) for an async predicate to return something truthy."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -56,14 +45,6 @@ async def until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
-
-
-async def wait_for(pilot: Any, predicate: Callable[[], Any], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
 
 
 def keys(table: DataTable[Any]) -> list[str]:

@@ -6,16 +6,14 @@ The rota (tests/notify/fixtures/people.toml): patch-duty/on-duty is daily, hando
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from screen_host import Host, wait_for
 from support import open_engine, utc
 from textual.app import App
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from console.clock import ManualClock
@@ -29,25 +27,6 @@ PEOPLE = Path(__file__).parents[1] / "notify" / "fixtures" / "people.toml"
 START = "2026-11-05T02:00:00+00:00"
 ON_DUTY = "patch-duty/on-duty"
 LEAD = "patch-duty/team-lead"
-
-
-class Host(App[None]):
-    """A bare app that pushes the screen under test."""
-
-    def __init__(self, make: Callable[[], Screen[Any]]) -> None:
-        super().__init__()
-        self._make = make
-
-    def on_mount(self) -> None:
-        self.push_screen(self._make())
-
-
-async def wait_for(pilot: Any, predicate: Callable[[], Any], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
 
 
 def cell(table: DataTable[Any], key: str, column: str) -> str:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from screen_host import Host, notices, wait_for
 from support import NoIoJob, fleet, open_engine, task_input, utc
-from textual.app import App
-from textual.screen import Screen
 from textual.widgets import DataTable
 
 from console.clock import ManualClock
@@ -24,31 +22,8 @@ SIZE = (120, 40)
 PLANTED = {"host-001": "network", "host-004": "permission", "host-007": "network"}
 
 
-class Host(App[None]):
-    """A bare app that pushes the screen under test (so these tests do not depend on the console app)."""
-
-    def __init__(self, make: Callable[[], Screen[Any]]) -> None:
-        super().__init__()
-        self._make = make
-
-    def on_mount(self) -> None:
-        self.push_screen(self._make())
-
-
-async def wait_for(pilot, predicate: Callable[[], Any], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
-
-
 def keys(table: DataTable[Any]) -> list[str]:
     return [str(row.key.value) for row in table.ordered_rows]
-
-
-def notices(app: App[Any]) -> list[str]:
-    return [n.message for n in app._notifications]
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ handler; and every screen needs the same read-only banner and the same engine ha
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from textual.screen import Screen
@@ -14,6 +15,7 @@ from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
+    from console.domain.run import Event
     from console.engine import Engine
 
 __all__ = ["ConsoleScreen", "read_only_banner"]
@@ -80,6 +82,7 @@ class FilteredTableScreen(ConsoleScreen):
     def __init__(self, engine: Engine, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(engine, name=name, id=id)
         self.text_filter = ""
+        self._events: asyncio.Queue[Event] | None = None
 
     @property
     def table(self) -> Any:
@@ -87,6 +90,28 @@ class FilteredTableScreen(ConsoleScreen):
 
     def filter_changed(self) -> None:
         raise NotImplementedError
+
+    def _watch_events(self, queue: asyncio.Queue[Event]) -> Any:
+        """Follow the engine's live events (a worker of the subclass)."""
+        raise NotImplementedError
+
+    def _load(self) -> Any:
+        """Load the first page of rows (a worker of the subclass)."""
+        raise NotImplementedError
+
+    def start_table(self) -> None:
+        """On mount: the filter starts hidden, the table has the focus, live events are followed from now on, then
+        the first page loads (subscribing first, so nothing falls between the load and the live feed)."""
+        self._filter_input().display = False
+        self.table.focus()
+        self._events = self.engine.subscribe()
+        self._watch_events(self._events)
+        self._load()
+
+    def on_unmount(self) -> None:
+        if self._events is not None:
+            self.engine.unsubscribe(self._events)
+            self._events = None
 
     def _filter_input(self) -> Input:
         return self.query_one(f"#{self.FILTER_ID}", Input)

@@ -52,7 +52,6 @@ class InventoryScreen(FilteredTableScreen):
         super().__init__(engine)
         self.instances: list[Target] = []
         self.group: str | None = None
-        self._queue: asyncio.Queue[Event] | None = None
 
     def compose(self) -> ComposeResult:
         yield read_only_banner(self.app)
@@ -68,15 +67,7 @@ class InventoryScreen(FilteredTableScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#inventory-filter", Input).display = False
-        self.table.focus()
-        self._queue = self.engine.subscribe()
-        self._watch_events(self._queue)
-        self._load()
-
-    def on_unmount(self) -> None:
-        if self._queue is not None:
-            self.engine.unsubscribe(self._queue)
+        self.start_table()
 
     @property
     def table(self) -> DataTable[Any]:

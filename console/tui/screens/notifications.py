@@ -145,7 +145,6 @@ class NotificationsScreen(FilteredTableScreen):
         #: The record the detail pane shows, and the version of it that was rendered there.
         self.detail_id: str | None = None
         self._detail_shown: dict[str, Any] | None = None
-        self._queue: asyncio.Queue[Event] | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -166,15 +165,7 @@ class NotificationsScreen(FilteredTableScreen):
     def on_mount(self) -> None:
         if self.run_id is not None:
             self.sub_title = f"run {self.run_id}"
-        self.query_one("#notifications-filter", Input).display = False
-        self.table.focus()
-        self._queue = self.engine.subscribe()
-        self._watch_events(self._queue)
-        self._load()
-
-    def on_unmount(self) -> None:
-        if self._queue is not None:
-            self.engine.unsubscribe(self._queue)
+        self.start_table()
 
     @property
     def table(self) -> DataTable[Any]:

@@ -82,7 +82,6 @@ class RunsScreen(FilteredTableScreen):
         self.view = 0
         self.limit = PAGE
         self.runs: dict[str, Run] = {}
-        self._queue: asyncio.Queue[Event] | None = None
 
     def compose(self) -> ComposeResult:
         yield read_only_banner(self.app)
@@ -96,15 +95,7 @@ class RunsScreen(FilteredTableScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#runs-filter", Input).display = False
-        self.query_one("#runs", DataTable).focus()
-        self._queue = self.engine.subscribe()
-        self._watch_events(self._queue)
-        self._load()
-
-    def on_unmount(self) -> None:
-        if self._queue is not None:
-            self.engine.unsubscribe(self._queue)
+        self.start_table()
 
     @property
     def table(self) -> DataTable[Any]:

@@ -3,6 +3,9 @@
 Exit codes: 0 ok; 1 the command worked but reports failures (a run failed, a scan found failed hosts);
 2 bad input (a rule was broken, an unknown task, a busy data directory). Listings take ``--json`` and then
 print one JSON object per line.
+
+Why one module of this length: the parser and the thin command bodies read top to bottom as the CLI
+reference that tests/cli/test_readme.py checks against the README; each body is a few lines over EngineAPI.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ import tomllib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console import __version__
 from console.errors import PatchwatchError, ValidationError
+
+if TYPE_CHECKING:
+    from console.engine.api import EngineAPI, EventStream
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -88,8 +94,10 @@ def cmd_cron(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------------- engine use
 
-async def _with_engine(args: argparse.Namespace, body: Callable[[Any], Awaitable[int]], *,
+async def _with_engine(args: argparse.Namespace, body: Callable[[EngineAPI], Awaitable[int]], *,
                        read_only: bool = False) -> int:
+    """Open the engine of the data directory in this process, run ``body`` on it, close it. Notices the command
+    caused are sent before it exits (bounded); any still queued are counted, with where they will go from."""
     from console.engine import Engine
 
     engine = Engine(data_dir_of(args), read_only=read_only)
@@ -98,6 +106,10 @@ async def _with_engine(args: argparse.Namespace, body: Callable[[Any], Awaitable
         return await body(engine)
     finally:
         await engine.close()
+        if engine.undelivered:
+            print(f"patchwatch: {engine.undelivered} notices are still queued in {data_dir_of(args)}; the next "
+                  "Patchwatch process that opens it (the daemon, a console, or any command) sends them",
+                  file=sys.stderr, flush=True)
 
 
 def _run_async(coro: Awaitable[int]) -> int:
@@ -128,7 +140,7 @@ def cmd_task_add(args: argparse.Namespace) -> int:
     except tomllib.TOMLDecodeError as exc:
         raise ValidationError.single("--file", f"{path} is not valid TOML: {exc}") from exc
 
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         task = await engine.create_task(data)
         fires = await engine.next_fires(task.id, 3)
         if args.json:
@@ -144,7 +156,7 @@ def cmd_task_add(args: argparse.Namespace) -> int:
 
 
 def cmd_task_list(args: argparse.Namespace) -> int:
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         rows = []
         for task in await engine.list_tasks():
             fires = await engine.next_fires(task.id, 1)
@@ -166,7 +178,7 @@ def cmd_task_list(args: argparse.Namespace) -> int:
 
 
 def cmd_task_show(args: argparse.Namespace) -> int:
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         task = await engine.get_task(args.task)
         fires = await engine.next_fires(task.id, 5)
         if args.json:
@@ -203,7 +215,7 @@ def cmd_task_show(args: argparse.Namespace) -> int:
 
 
 def cmd_task_state(args: argparse.Namespace) -> int:
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         if args.task_command == "delete":
             task = await engine.delete_task(args.task)
             _out(f"deleted task {task.name} ({task.id}); its runs and events stay in the trace")
@@ -236,7 +248,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             raise ValidationError.single("--state", f"must be among {', '.join(s.value for s in RunState)}") \
                 from exc
 
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         runs = await engine.list_runs(task=args.task, states=states, limit=args.limit)
         if args.json:
             for run in runs:
@@ -272,7 +284,7 @@ def cmd_events(args: argparse.Namespace) -> int:
         if value:
             filters[{"run": "run_id", "grep": "text"}.get(key, key)] = value
 
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         if args.task:
             filters["task_id"] = (await engine.get_task(args.task)).id
         # Newest N, printed oldest first so the trace reads top to bottom.
@@ -288,37 +300,74 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         from console.domain.run import RunState
 
-        queue = engine.subscribe()
+        stream = await engine.subscribe()
         run = await engine.run_now(args.task)
         _out(f"run {run.id} of {run.task_name}: {run.state.value}")
         if run.state is RunState.PENDING_REVIEW:
-            _out(f"waiting for review: patchwatch approve {run.id}")
+            stream.close()
+            _out(f"waiting for review: patchwatch{_data_dir_option(args)} approve {run.id}")
             return EXIT_OK
-        waiter = asyncio.ensure_future(engine.wait_run(run.id))
-        while not waiter.done():
-            getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                event = getter.result()
-                if args.wait and event.run_id == run.id:
-                    _out(_event_line(event))
-            else:
-                getter.cancel()
-        engine.unsubscribe(queue)
-        run = waiter.result()
-        _out(f"run {run.id}: {run.state.value}; {run.hosts_ok} ok, {run.hosts_failed} failed of "
-             f"{run.hosts_total}" + (f"; {run.error}" if run.error else ""))
-        return EXIT_OK if run.state is RunState.SUCCEEDED else EXIT_FAILURES
+        return await _follow_run(engine, stream, run.id, args, echo=args.wait)
 
     return _run_async(_with_engine(args, body))
 
 
+async def _follow_run(engine: EngineAPI, stream: EventStream, run_id: str, args: argparse.Namespace, *,
+                      echo: bool) -> int:
+    """Stay with a run this process executes until it ends, and report it. A run that pauses cannot be
+    resumed while this command holds the data directory: say so, and how to go on, instead of waiting."""
+    from console.domain.events import EventKind
+    from console.domain.run import RunState
+
+    waiter = asyncio.ensure_future(engine.wait_run(run_id))
+    try:
+        while not waiter.done():
+            getter = asyncio.ensure_future(stream.get())
+            done, _ = await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                continue
+            event = getter.result()
+            if event.run_id != run_id:
+                continue
+            if echo:
+                _out(_event_line(event))
+            if event.kind is EventKind.RUN_PAUSED:
+                reason = event.data.get("reason", "paused")
+                _out(f"run {run_id} is paused: {reason}")
+                _out("no other process can resume it while this command holds the data directory, so it stops "
+                     "here and the run is recorded as interrupted; to be able to resume paused runs, run the "
+                     f"task where it can wait: patchwatch{_data_dir_option(args)} daemon (or the console), then "
+                     f"patchwatch{_data_dir_option(args)} resume RUN")
+                return EXIT_FAILURES
+    finally:
+        stream.close()
+        if not waiter.done():
+            waiter.cancel()
+    run = waiter.result()
+    _out(f"run {run.id}: {run.state.value}; {run.hosts_ok} ok, {run.hosts_failed} failed of "
+         f"{run.hosts_total}" + (f"; {run.error}" if run.error else ""))
+    return EXIT_OK if run.state is RunState.SUCCEEDED else EXIT_FAILURES
+
+
+def _data_dir_option(args: argparse.Namespace) -> str:
+    """`` --data-dir DIR`` when the command was pointed at a data directory, so a printed command works."""
+    return f" --data-dir {args.data_dir}" if args.data_dir else ""
+
+
 def cmd_run_action(args: argparse.Namespace) -> int:
-    async def body(engine: Any) -> int:
-        action = {"approve": engine.approve, "reject": engine.reject, "ack": engine.acknowledge}.get(args.command)
+    async def body(engine: EngineAPI) -> int:
+        if args.command == "approve":
+            # This process executes the approved run: it stays until the run ends (an approved run left to a
+            # process that exits would be interrupted at once).
+            stream = await engine.subscribe()
+            run = await engine.approve(args.run, note=args.note)
+            _out(f"run {run.id}: {run.state.value}; approved by {run.reviewed_by}: running it here until it ends")
+            return await _follow_run(engine, stream, run.id, args, echo=False)
+        action = {"reject": engine.reject, "ack": engine.acknowledge}.get(args.command)
         if action is not None:
             run = await action(args.run, note=args.note)
         else:
@@ -337,7 +386,7 @@ def cmd_inventory_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     text = read_input_file(path, "FILE")
 
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         targets = await engine.import_inventory(text, source=path.name, fmt=args.format)
         groups = sorted({g for t in targets for g in t.groups})
         _out(f"imported {len(targets)} instances from {path} (groups: {', '.join(groups) or '-'})")
@@ -347,7 +396,7 @@ def cmd_inventory_import(args: argparse.Namespace) -> int:
 
 
 def cmd_inventory_list(args: argparse.Namespace) -> int:
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         targets = await engine.list_instances(group=args.group)
         if args.json:
             for t in targets:
@@ -364,7 +413,7 @@ def cmd_inventory_list(args: argparse.Namespace) -> int:
 
 
 def cmd_inventory_remove(args: argparse.Namespace) -> int:
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         removed = await engine.remove_instances(args.names)
         _out(f"removed {len(removed)} instances")
         return EXIT_OK
@@ -381,7 +430,7 @@ def cmd_credential_add(args: argparse.Namespace) -> int:
                                 known_hosts=tuple(str(Path(k).expanduser().resolve()) for k in args.known_hosts),
                                 sudo="sudo" if args.sudo else "none")
 
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         await engine.put_credential(profile)
         _out(f"credential profile {profile.name} saved (user {profile.user or 'from inventory'}, "
              f"{len(profile.key_files)} key files{', agent' if profile.use_agent else ''}, sudo {profile.sudo})")
@@ -391,7 +440,7 @@ def cmd_credential_add(args: argparse.Namespace) -> int:
 
 
 def cmd_credential_list(args: argparse.Namespace) -> int:
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         profiles = await engine.list_credentials()
         for p in profiles:
             if args.json:
@@ -407,7 +456,7 @@ def cmd_credential_list(args: argparse.Namespace) -> int:
 
 
 def cmd_hostkey_accept(args: argparse.Namespace) -> int:
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         info = await engine.accept_host_key(args.host, port=args.port)
         _out(f"accepted {info.algorithm} key {info.fingerprint} of {info.address}:{info.port}")
         _out("verify this fingerprint out of band (console of the host: ssh-keygen -lf /etc/ssh/ssh_host_*.pub)")
@@ -468,7 +517,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_hosts(args: argparse.Namespace) -> int:
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         run = await engine.get_run(args.run)
         results = await engine.host_results(run.id)
         if args.failed:
@@ -486,7 +535,7 @@ def cmd_hosts(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         run = await engine.get_run(args.run)
         events = await engine.query_events(run_id=run.id, newest_first=False, limit=None)
         if args.host is None:
@@ -496,8 +545,17 @@ def cmd_logs(args: argparse.Namespace) -> int:
         for event in (e for e in events if e.host in (None, args.host)):
             _out(_event_line(event))
         _out(f"---- transcript of {args.host} in run {run.id}")
-        text = await engine.transcript(run.id, args.host)
-        sys.stdout.write(text if text else "(no transcript: the host was not reached or the run did not start it)\n")
+        printed = False
+        offset = 0
+        while True:  # page by page, so a large transcript is never held whole
+            page = await engine.transcript_page(run.id, args.host, offset=offset)
+            sys.stdout.write(page.text)
+            printed = printed or bool(page.text)
+            if page.at_end or page.next_offset <= offset:
+                break
+            offset = page.next_offset
+        if not printed:
+            _out("(no transcript: the host was not reached or the run did not start it)")
         return EXIT_OK
 
     return _run_async(_with_engine(args, body, read_only=True))
@@ -521,7 +579,7 @@ def cmd_people_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     text = read_input_file(path, "FILE")
 
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         directory = await engine.import_people(text, source=path.name)
         _out(f"imported from {path}: now {len(directory.people)} people, {len(directory.scenarios)} shift scenarios")
         return EXIT_OK
@@ -532,7 +590,7 @@ def cmd_people_import(args: argparse.Namespace) -> int:
 def cmd_oncall(args: argparse.Namespace) -> int:
     at = _parse_instant(args.at, "--at") if args.at else None
 
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         rows = await engine.oncall(at)
         moment = (at or engine.clock.now()).isoformat()
         if args.json:
@@ -558,7 +616,7 @@ def _parse_instant(value: str, field: str) -> datetime:
 
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         record = await engine.notify_test(args.mode, args.to)
         attempt = record.attempts[-1] if record.attempts else {}
         if record.status.value == "sent":
@@ -571,7 +629,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
 
 
 def cmd_notifications(args: argparse.Namespace) -> int:
-    async def body(engine: Any) -> int:
+    async def body(engine: EngineAPI) -> int:
         records = await engine.list_notifications(status=args.status, run_id=args.run, limit=args.limit)
         if args.json:
             for r in records:
@@ -607,7 +665,6 @@ def cmd_console(args: argparse.Namespace) -> int:
 def cmd_daemon(args: argparse.Namespace) -> int:
     async def main() -> int:
         from console.engine import Engine
-        from console.scheduler.scheduler import Scheduler
 
         engine = Engine(data_dir_of(args), misfire_grace=args.grace)
         await engine.open()
@@ -615,9 +672,8 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        queue = engine.subscribe()
-        scheduler = Scheduler(engine)
-        scheduler.start_background()
+        queue = await engine.subscribe()
+        engine.create_scheduler().start_background()
         _out(f"patchwatch {__version__} daemon: data directory {engine.data_dir.resolve()}, pid {os.getpid()}")
 
         async def printer() -> None:

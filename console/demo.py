@@ -31,12 +31,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from console.domain.run import Event
+from console.domain.events import Event
 from console.engine import Engine
 from console.errors import ValidationError
 from console.notify.channels import write_channels_file
 from console.scan.credentials import CredentialProfile
-from console.scheduler.scheduler import Scheduler
 from console.sim.fleet import Fleet, start_fleet
 from console.sim.sinks import MailSink, RobotSink
 
@@ -193,13 +192,12 @@ async def run_headless(data_dir: Path, *, reset: bool, seconds: float | None, as
                        echo: Callable[[str], None] = print) -> int:
     demo = Demo(data_dir)
     engine = await demo.start(reset=reset)
-    queue = engine.subscribe()
+    queue = await engine.subscribe()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    scheduler = Scheduler(engine)
-    scheduler.start_background()
+    engine.create_scheduler().start_background()
     assert demo.fleet is not None
     echo(_line(as_json, "demo.started", f"demo: {len(demo.fleet.hosts)} simulated hosts, mail on "
                f"127.0.0.1:{demo.mail.port}, robots on {demo.robot.url('dingtalk')}; data in {data_dir}",
@@ -235,7 +233,7 @@ async def run_headless(data_dir: Path, *, reset: bool, seconds: float | None, as
         printer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await printer
-        engine.unsubscribe(queue)
+        queue.close()
         await demo.close()
     echo(_line(as_json, "demo.stopped", "demo stopped", {}))
     return 0
@@ -246,7 +244,7 @@ async def run_with_console(data_dir: Path, *, reset: bool) -> int:
 
     demo = Demo(data_dir)
     engine = await demo.start(reset=reset)
-    app = PatchwatchApp(engine, scheduler=True)
+    app = PatchwatchApp(engine, duties=engine.run_scheduler)
 
     async def kick_off_when_ready() -> None:
         await asyncio.sleep(1.0)

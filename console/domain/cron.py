@@ -43,6 +43,9 @@ persisted last slot, nothing else):
 Returned datetimes are aware and in the requested zone; the second occurrence of an overlap carries
 ``fold=1``. Compare such values in UTC (or by ``timestamp()``): Python compares two datetimes sharing a
 tzinfo by wall time and ignores ``fold``.
+
+Why one module of this length: the whole dialect (Quartz and crontab, L/W/#, years, time zones and the
+DST rules) in one place, because each rule is only right together with the others.
 """
 
 from __future__ import annotations

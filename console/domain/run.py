@@ -181,31 +181,24 @@ class HostResult:
 
 
 @dataclass(frozen=True)
-class Event:
-    """One entry of the trace: every state change is one (domain.md, "The trace").
+class TranscriptPage:
+    """A slice of one host's transcript, by byte offsets, as the API serves it (a large log comes in pages)."""
 
-    Kinds are dotted: ``task.created``, ``run.fired``, ``run.finished``, ``host.finished``,
-    ``notification.sent`` ... so a filter on ``run.`` takes a whole family.
-    """
+    run_id: str
+    host: str
+    text: str
+    offset: int
+    next_offset: int
+    size: int
 
-    kind: str
-    at: str
-    message: str
-    task_id: str | None = None
-    run_id: str | None = None
-    host: str | None = None
-    actor: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    id: str = ""
-    seq: int = 0
+    @property
+    def at_end(self) -> bool:
+        return self.next_offset >= self.size
 
     def to_dict(self) -> dict[str, Any]:
-        # Events are frozen; a shallow copy (with its own data dict) is enough and much cheaper than asdict.
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["data"] = dict(self.data)
-        return data
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Event:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_dict(cls, data: dict[str, Any]) -> TranscriptPage:
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+

@@ -32,6 +32,9 @@ Text rules look at stderr, then stdout, then the exception message, line by line
 matching line. Reasons are one line of at most 200 characters, whitespace collapsed, long text cut with
 an ellipsis, and anything shaped like ``password=...`` masked. Pure Python: no asyncssh import; the
 executor passes exception class names as strings.
+
+Why one module of this length: the ordered classification rules, one per kind of evidence, in the order
+they are tried.
 """
 
 from __future__ import annotations

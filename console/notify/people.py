@@ -71,6 +71,9 @@ rotas and overrides may only name people defined in the same file.
 :meth:`Directory.to_dict` writes the same shape as the TOML file (as JSON-able values) and
 :meth:`Directory.from_dict` reads it back through the same validator, so the store and an import can never
 disagree on what a valid directory is.
+
+Why one module of this length: people, rotas (daily, weekly, fixed) and overrides all answer one question,
+who is on duty at a moment, in one function.
 """
 
 from __future__ import annotations

@@ -39,6 +39,8 @@ brand again). Failed hosts fill the room the other parts leave, the first one wi
 reason; the time goes before the first host would get fewer than 20. What stays to the end: kind, task,
 failed/total, top category, run ID. A reason with nothing readable left in GSM (all Chinese, say) is sent as
 ``(non-Latin text, see logs)``. Text is never cut mid-word without an ellipsis.
+
+Why one module of this length: one notice rendered for every channel's format and limits.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ and applies each task's notification rules:
 
 Recipients are resolved at the moment of the event (whoever is on duty then), per person and mode; each
 becomes a record of the durable outbox (``console.notify.outbox``) before any sending is attempted.
+
+Why one module of this length: the rules from events to notices, the outbox dispatcher and escalation share
+the per-run state and the alarm book; the alarm-lifecycle issue replaces the escalation part.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from console.clock import Clock
 from console.domain import ids
-from console.domain.run import ALARM_STATES, Event, RunState
+from console.domain.events import Event, EventKind, EventStream
+from console.domain.run import ALARM_STATES, Run, RunState
 from console.domain.task import NotifyPolicy, Task
 from console.errors import PatchwatchError, ValidationError
 from console.notify.channels import Channels, load_channels
@@ -37,15 +42,30 @@ from console.notify.delivery import deliver
 from console.notify.notice import FIRST_FAILED, FailedHost, Notice, NoticeKind
 from console.notify.outbox import Attempt, OutboxRecord, OutboxStatus, RetryPolicy
 from console.notify.people import Directory, Person
+from console.store.datastore import DataStore
 
-if TYPE_CHECKING:
-    from console.engine import Engine
-
-OUTBOX = "outbox"
-PEOPLE = "people"
-DIRECTORY_DOC = "directory"
 #: Modes tried, in this order, when a person states no preference.
 DEFAULT_MODE_ORDER = ("email", "dingtalk", "wecom", "sms")
+
+
+class EventBus(Protocol):
+    """Where the service hears about runs and tells what it did (the engine's event broker)."""
+
+    def publish(self, kind: EventKind, message: str, *, task_id: str | None = None, run_id: str | None = None,
+                host: str | None = None, actor: str | None = None, data: dict[str, Any] | None = None) -> Event: ...
+
+    def subscribe(self, *, capacity: int | None = ...) -> EventStream: ...
+
+
+class TaskLookup(Protocol):
+    def get(self, task_id: str) -> Task | None: ...
+
+
+class RunLookup(Protocol):
+    async def get(self, run_id: str) -> Run: ...
+
+    async def newest(self, *, task_id: str | None = None, states: set[RunState] | None = None,
+                     limit: int = 50) -> list[Run]: ...
 
 
 @dataclass
@@ -74,11 +94,15 @@ class _Alarm:
 class NotificationService:
     """Engine-internal collaborator: owns the outbox dispatcher and turns events into notices."""
 
-    def __init__(self, engine: Engine, channels_path: Path | None, *, retry: RetryPolicy | None = None,
+    def __init__(self, store: DataStore, events: EventBus, tasks: TaskLookup, runs: RunLookup, clock: Clock,
+                 channels_path: Path | None, *, retry: RetryPolicy | None = None,
                  coalesce: float = 0.25, update_interval: float = 60.0, escalate_after: float = 900.0,
                  max_escalations: int = 2, send_timeout: float = 10.0, concurrency: int = 16) -> None:
-        self._engine = engine
-        self._clock = engine.clock
+        self._store = store
+        self._events = events
+        self._task_lookup = tasks
+        self._run_lookup = runs
+        self._clock = clock
         self.channels_path = channels_path
         self.retry = retry or RetryPolicy()
         self.coalesce = coalesce
@@ -96,19 +120,23 @@ class NotificationService:
         self._alarms: dict[str, _Alarm] = {}
         self._wake = asyncio.Event()
         self._escalating = asyncio.Lock()
-        self._queue: asyncio.Queue[Event] | None = None
+        self._queue: EventStream | None = None
+        #: The event the consumer is handling now; shutdown waits for it rather than cutting it in half.
+        self._handling: asyncio.Task[None] | None = None
+        self._consumer: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------------ life cycle
 
     async def start(self) -> None:
         self.reload_channels()
-        doc = await self._engine._call(self._engine._store.get_doc, PEOPLE, DIRECTORY_DOC)
+        doc = await self._store.call(lambda r: r.people.get())
         if doc is not None:
-            self.directory = Directory.from_dict(doc["directory"])
+            self.directory = Directory.from_dict(doc)
         await self._recover_outbox()
-        self._queue = self._engine.subscribe()
-        self._tasks = [asyncio.create_task(self._consume(), name="notify-consume"),
+        self._queue = self._events.subscribe(capacity=None)
+        self._consumer = asyncio.create_task(self._consume(), name="notify-consume")
+        self._tasks = [self._consumer,
                        asyncio.create_task(self._dispatch_loop(), name="notify-dispatch"),
                        asyncio.create_task(self._escalation_loop(), name="notify-escalate")]
 
@@ -123,19 +151,44 @@ class NotificationService:
             self.channels = load_channels(self.channels_path)
         except PatchwatchError as exc:
             self.channels_error = str(exc)
-            self._engine._emit("notification.config_error", f"channels file unusable: {exc}")
+            self._events.publish(EventKind.NOTIFICATION_CONFIG_ERROR, f"channels file unusable: {exc}")
 
     async def drain(self) -> None:
-        """Turn every event already emitted into outbox records (used before shutdown)."""
+        """Turn every event already published into outbox records (used before shutdown).
+
+        The consumer is stopped first, but the event it is handling is finished, not cut in half: an event
+        taken off the queue and then abandoned would be a notice lost (the ``interrupted`` notice of a run
+        stopped by SIGTERM was lost that way)."""
         if self._queue is None:
             return
+        if self._consumer is not None:
+            self._consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._consumer
+        if self._handling is not None:
+            with contextlib.suppress(Exception):
+                await self._handling
         while not self._queue.empty():
-            await self._on_event(self._queue.get_nowait())
+            await self._handle(self._queue.get_nowait())
         for run_id, state in list(self._runs.items()):
             if state.timer is not None and not state.timer.done():
                 state.timer.cancel()
                 if not state.first_sent:
                     await self._first_failure_notice(run_id)
+
+    async def deliver_pending(self, timeout: float) -> int:
+        """Try to send every queued notice now, for at most ``timeout`` seconds; return how many are left.
+
+        A one-shot command that owns the data directory calls this before it exits, so the notices of the
+        run it just made go out now rather than whenever the next Patchwatch process starts."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            due = [r for r in self._pending.values() if r.due(self._clock.now()) or r.id in self._in_flight]
+            if not due:
+                break
+            self._wake.set()
+            await asyncio.sleep(0.05)
+        return len(self._pending)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -146,15 +199,12 @@ class NotificationService:
         if self._in_flight:
             await asyncio.wait(list(self._in_flight.values()), timeout=self.send_timeout + 1)
         if self._queue is not None:
-            self._engine.unsubscribe(self._queue)
+            self._queue.close()
         self._tasks = []
 
     async def _recover_outbox(self) -> None:
-        def load() -> list[dict[str, Any]]:
-            table = self._engine._store.sharded(OUTBOX)
-            return [d for d in table.iter_newest(lambda d: d["status"] not in ("sent", "failed", "abandoned"))]
-
-        for doc in await self._engine._call(load):
+        finished = frozenset({"sent", "failed", "abandoned"})
+        for doc in await self._store.call(lambda r: r.outbox.unfinished(finished)):
             record = OutboxRecord.from_dict(doc)
             if record.status is OutboxStatus.SENDING:
                 record.status = OutboxStatus.RETRYING
@@ -164,16 +214,7 @@ class NotificationService:
         # Unacknowledged alarms of the last day keep escalating after a restart.
         horizon = (self._clock.now() - timedelta(days=1)).isoformat()
 
-        def alarms() -> list[dict[str, Any]]:
-            table = self._engine._store.sharded(OUTBOX)
-            out = []
-            for doc in table.iter_newest():
-                if doc["created_at"] < horizon:
-                    break
-                out.append(doc)
-            return out
-
-        for doc in reversed(await self._engine._call(alarms)):
+        for doc in reversed(await self._store.call(lambda r: r.outbox.created_since(horizon))):
             if doc["kind"] in _ALARM_NOTICES and doc.get("run_id"):
                 alarm = self._alarms.get(doc["run_id"])
                 created = datetime.fromisoformat(doc["created_at"])
@@ -183,10 +224,23 @@ class NotificationService:
                 else:
                     alarm.notified_at = max(alarm.notified_at, created)
                     alarm.level = max(alarm.level, doc.get("escalation_level", 0))
-        for run_id in list(self._alarms):
+        for run_id, alarm in list(self._alarms.items()):
             with contextlib.suppress(PatchwatchError):
-                if (await self._engine.get_run(run_id)).acknowledged_by:
+                if (await self._run_lookup.get(run_id)).acknowledged_by or await self._recovered_since(alarm):
                     del self._alarms[run_id]
+
+    async def _recovered_since(self, alarm: _Alarm) -> bool:
+        """True when a run of the alarm's task succeeded after the alarm's run: nothing is failing any more.
+
+        The in-memory clearing on the ``recovered`` notice does not survive a restart; this check does (a
+        restart used to page the team lead about a task that had recovered before it)."""
+        alarm_run = await self._run_lookup.get(alarm.run_id)
+        for run in await self._run_lookup.newest(task_id=alarm.task_id, limit=20):
+            if run.id == alarm.run_id or run.created_at <= alarm_run.created_at:
+                break
+            if run.state is RunState.SUCCEEDED:
+                return True
+        return False
 
     # ------------------------------------------------------------------ people
 
@@ -195,13 +249,12 @@ class NotificationService:
 
         incoming = parse_people_toml(text, source)
         merged = merge(self.directory, incoming)
-        await self._engine._call(self._engine._store.put_doc, PEOPLE,
-                                 {"id": DIRECTORY_DOC, "directory": merged.to_dict()})
+        await self._store.call(lambda r: r.people.put(merged.to_dict()))
         self.directory = merged
-        self._engine._emit("people.imported", f"{len(incoming.people)} people and {len(incoming.scenarios)} shift "
-                           f"scenarios imported from {source}", actor=actor,
-                           data={"people": sorted(incoming.people), "scenarios": sorted(incoming.scenarios)})
-        await self._engine.flush()
+        self._events.publish(EventKind.PEOPLE_IMPORTED, f"{len(incoming.people)} people and "
+                             f"{len(incoming.scenarios)} shift scenarios imported from {source}", actor=actor,
+                             data={"people": sorted(incoming.people), "scenarios": sorted(incoming.scenarios)})
+        await self._store.flush()
         return merged
 
     # ------------------------------------------------------------------ events -> notices
@@ -210,38 +263,44 @@ class NotificationService:
         assert self._queue is not None
         while True:
             event = await self._queue.get()
-            try:
-                await self._on_event(event)
-            except Exception as exc:  # noqa: BLE001 - one bad event must not stop notifications
-                self._engine._emit("notification.error", f"could not handle {event.kind}: {exc}",
-                                   task_id=event.task_id, run_id=event.run_id)
+            # Shielded: cancelling the consumer (at shutdown) must not abandon an event it already took.
+            self._handling = asyncio.ensure_future(self._handle(event))
+            await asyncio.shield(self._handling)
+            self._handling = None
+
+    async def _handle(self, event: Event) -> None:
+        try:
+            await self._on_event(event)
+        except Exception as exc:  # noqa: BLE001 - one bad event must not stop notifications
+            self._events.publish(EventKind.NOTIFICATION_ERROR, f"could not handle {event.kind}: {exc}",
+                                 task_id=event.task_id, run_id=event.run_id)
 
     async def _on_event(self, event: Event) -> None:
         kind = event.kind
         if kind.startswith("notification.") or event.task_id is None:
             return
-        task = self._engine._tasks.get(event.task_id)
-        if kind == "run.acknowledged" and event.run_id:
+        task = self._task_lookup.get(event.task_id)
+        if kind == EventKind.RUN_ACKNOWLEDGED and event.run_id:
             self._alarms.pop(event.run_id, None)
             return
         if task is None or not task.notify.enabled:
             return
         policies = set(task.notify.policies)
         on_failure = NotifyPolicy.EXECUTION_FAILED in policies
-        if kind == "host.finished" and event.data.get("status") == "failed" and on_failure and event.run_id:
+        if kind == EventKind.HOST_FINISHED and event.data.get("status") == "failed" and on_failure and event.run_id:
             await self._host_failed(task, event)
-        elif kind == "run.finished" and event.run_id:
+        elif kind == EventKind.RUN_FINISHED and event.run_id:
             await self._run_finished(task, event, policies)
-        elif kind == "run.started" and NotifyPolicy.STARTED in policies:
+        elif kind == EventKind.RUN_STARTED and NotifyPolicy.STARTED in policies:
             await self._run_notice(task, event, NoticeKind.STARTED, "the run started")
-        elif kind == "run.paused" and NotifyPolicy.PAUSED in policies:
+        elif kind == EventKind.RUN_PAUSED and NotifyPolicy.PAUSED in policies:
             await self._run_notice(task, event, NoticeKind.PAUSED, event.data.get("reason", "paused"))
-        elif kind == "run.pending_review" and NotifyPolicy.PENDING_REVIEW in policies:
+        elif kind == EventKind.RUN_PENDING_REVIEW and NotifyPolicy.PENDING_REVIEW in policies:
             await self._run_notice(task, event, NoticeKind.PENDING_REVIEW,
                                    f"waiting for review until {event.data.get('deadline')}")
-        elif kind == "run.missed" and (NotifyPolicy.MISSED in policies or on_failure):
+        elif kind == EventKind.RUN_MISSED and (NotifyPolicy.MISSED in policies or on_failure):
             await self._run_notice(task, event, NoticeKind.MISSED, event.message, alarm=True)
-        elif kind == "run.interrupted" and (NotifyPolicy.INTERRUPTED in policies or on_failure):
+        elif kind == EventKind.RUN_INTERRUPTED and (NotifyPolicy.INTERRUPTED in policies or on_failure):
             await self._run_notice(task, event, NoticeKind.INTERRUPTED, event.message, alarm=True)
 
     async def _host_failed(self, task: Task, event: Event) -> None:
@@ -277,7 +336,7 @@ class NotificationService:
 
     async def _first_failure_notice(self, run_id: str) -> None:
         state = self._runs.get(run_id)
-        task = self._engine._tasks.get(state.task_id) if state else None
+        task = self._task_lookup.get(state.task_id) if state else None
         if state is None or task is None or state.first_sent:
             return
         state.first_sent, state.last_update = True, time.monotonic()
@@ -287,7 +346,7 @@ class NotificationService:
 
     async def _update_notice(self, run_id: str) -> None:
         state = self._runs.get(run_id)
-        task = self._engine._tasks.get(state.task_id) if state else None
+        task = self._task_lookup.get(state.task_id) if state else None
         if state is None or task is None:
             return
         state.last_update = time.monotonic()
@@ -302,7 +361,7 @@ class NotificationService:
         if state is not None and state.timer is not None and not state.timer.done():
             state.timer.cancel()
         if final in (RunState.FAILED, RunState.ERROR) and NotifyPolicy.EXECUTION_FAILED in policies:
-            run = await self._engine.get_run(event.run_id)
+            run = await self._run_lookup.get(event.run_id)
             state = state or _RunState(task_id=task.id, detected_at=event.at)
             state.total = run.hosts_total
             state.failed_count = run.hosts_failed
@@ -315,7 +374,7 @@ class NotificationService:
         elif final is RunState.SUCCEEDED:
             if NotifyPolicy.SUCCEEDED in policies:
                 await self._run_notice(task, event, NoticeKind.SUCCEEDED, event.message)
-            previous = [r for r in await self._engine.list_runs(task=task.id, limit=5) if r.id != event.run_id]
+            previous = [r for r in await self._run_lookup.newest(task_id=task.id, limit=5) if r.id != event.run_id]
             if previous and previous[0].state in ALARM_STATES and (
                     NotifyPolicy.RECOVERED in policies or NotifyPolicy.EXECUTION_FAILED in policies):
                 await self._run_notice(task, event, NoticeKind.RECOVERED,
@@ -326,7 +385,7 @@ class NotificationService:
 
     async def _run_notice(self, task: Task, event: Event, kind: NoticeKind, detail: str, *,
                           alarm: bool = False) -> None:
-        run = await self._engine.get_run(event.run_id) if event.run_id else None
+        run = await self._run_lookup.get(event.run_id) if event.run_id else None
         state = _RunState(task_id=task.id, total=run.hosts_total if run else 0,
                           failed_count=run.hosts_failed if run else 0,
                           categories=dict(run.categories) if run else {})
@@ -392,16 +451,18 @@ class NotificationService:
         if not people:
             records.append(self._record(task.id, notice, "-", "-", detected_at, OutboxStatus.FAILED,
                                         error=f"no recipient: {problem or 'the task names no role or person'}"))
-        await self._engine._call(self._engine._store.sharded(OUTBOX).insert_many, [r.to_dict() for r in records])
+        await self._store.call(lambda r: r.outbox.insert_many([rec.to_dict() for rec in records]))
         for record in records:
             if record.status is OutboxStatus.QUEUED:
                 self._pending[record.id] = record
-                self._engine._emit("notification.queued", f"{notice.kind.value} notice for {record.person} by "
+                self._events.publish(
+                    EventKind.NOTIFICATION_QUEUED, f"{notice.kind.value} notice for {record.person} by "
                                    f"{record.mode} queued", task_id=task.id, run_id=notice.run_id,
                                    data={"notification": record.id, "mode": record.mode, "person": record.person,
                                          "target": record.target, "kind": notice.kind.value})
             else:
-                self._engine._emit("notification.failed", f"{notice.kind.value} notice could not be addressed: "
+                self._events.publish(
+                    EventKind.NOTIFICATION_FAILED, f"{notice.kind.value} notice could not be addressed: "
                                    f"{record.error}", task_id=task.id, run_id=notice.run_id,
                                    data={"notification": record.id, "error": record.error})
         if alarm and notice.run_id:
@@ -425,7 +486,7 @@ class NotificationService:
     async def _save(self, record: OutboxRecord) -> None:
         # Status changes ride the engine's next batched write (within flush_interval): only the creation of a
         # record must be on disk before it is sent, and per-change fsyncs would delay the sends behind them.
-        self._engine._mark_outbox_dirty(record)
+        self._store.buffer_outbox(record.id, record.to_dict())
 
     # ------------------------------------------------------------------ sending
 
@@ -477,7 +538,8 @@ class NotificationService:
                 record.latency_s = round((now - datetime.fromisoformat(record.detected_at)).total_seconds(), 3)
             self._pending.pop(record.id, None)
             await self._save(record)
-            self._engine._emit("notification.sent", f"{record.kind} notice sent to {record.person} by {record.mode}"
+            self._events.publish(
+                EventKind.NOTIFICATION_SENT, f"{record.kind} notice sent to {record.person} by {record.mode}"
                                + (f" ({record.latency_s:.2f} s after detection)" if record.latency_s is not None
                                   else ""), task_id=record.task_id, run_id=record.run_id,
                                data={**common, "latency_s": record.latency_s})
@@ -495,9 +557,9 @@ class NotificationService:
             record.fallback_to = fallback.id
             self._pending.pop(record.id, None)
             await self._save(record)
-            await self._engine._call(self._engine._store.sharded(OUTBOX).insert, fallback.to_dict())
+            await self._store.call(lambda r: r.outbox.insert(fallback.to_dict()))
             self._pending[fallback.id] = fallback
-            self._engine._emit("notification.fallback", f"{record.mode} keeps failing for {record.person} "
+            self._events.publish(EventKind.NOTIFICATION_FALLBACK, f"{record.mode} keeps failing for {record.person} "
                                f"({error}); falling back to {person_modes}", task_id=record.task_id,
                                run_id=record.run_id, data={**common, "error": error, "fallback": fallback.id,
                                                            "fallback_mode": person_modes})
@@ -505,14 +567,15 @@ class NotificationService:
             record.status = OutboxStatus.ABANDONED
             self._pending.pop(record.id, None)
             await self._save(record)
-            self._engine._emit("notification.abandoned", f"{record.kind} notice to {record.person} by "
+            self._events.publish(EventKind.NOTIFICATION_ABANDONED, f"{record.kind} notice to {record.person} by "
                                f"{record.mode} abandoned after {len(record.attempts)} attempts: {error}",
                                task_id=record.task_id, run_id=record.run_id, data={**common, "error": error})
         else:
             record.status = OutboxStatus.RETRYING
             record.next_attempt_at = (now + self.retry.backoff(record.failures_on_mode())).isoformat()
             await self._save(record)
-            self._engine._emit("notification.retrying", f"{record.kind} notice to {record.person} by {record.mode} "
+            self._events.publish(
+                EventKind.NOTIFICATION_RETRYING, f"{record.kind} notice to {record.person} by {record.mode} "
                                f"failed ({error}); retrying at {record.next_attempt_at}", task_id=record.task_id,
                                run_id=record.run_id, data={**common, "error": error,
                                                            "next_attempt_at": record.next_attempt_at})
@@ -520,14 +583,14 @@ class NotificationService:
     def _next_mode(self, record: OutboxRecord, person: Person | None) -> str | None:
         if person is None or self.channels is None:
             return None
-        task = self._engine._tasks.get(record.task_id)
+        task = self._task_lookup.get(record.task_id)
         order = self._mode_order(task, person) if task else list(person.modes) or list(DEFAULT_MODE_ORDER)
         return next((m for m in order if m not in record.tried_modes and self._usable(m, person)), None)
 
     async def retry_now(self, record_id: str, actor: str) -> OutboxRecord:
         """An operator's "retry now": a failed or abandoned record goes back to the queue, a retrying one
         skips its back-off."""
-        doc = await self._engine._call(self._engine._store.sharded(OUTBOX).get, record_id)
+        doc = await self._store.call(lambda r: r.outbox.get(record_id))
         if doc is None:
             raise ValidationError.single("notification", f"no notification with id {record_id!r}")
         record = self._pending.get(record_id) or OutboxRecord.from_dict(doc)
@@ -535,9 +598,10 @@ class NotificationService:
             raise ValidationError.single("notification", f"{record_id} was already sent at {record.sent_at}")
         record.status, record.next_attempt_at = OutboxStatus.RETRYING, None
         await self._save(record)
-        await self._engine.flush()
+        await self._store.flush()
         self._pending[record.id] = record
-        self._engine._emit("notification.retry_requested", f"{actor} asked to retry notification {record_id} now",
+        self._events.publish(
+            EventKind.NOTIFICATION_RETRY_REQUESTED, f"{actor} asked to retry notification {record_id} now",
                            task_id=record.task_id, run_id=record.run_id, actor=actor,
                            data={"notification": record_id})
         self._wake.set()
@@ -566,13 +630,13 @@ class NotificationService:
             if alarm.level >= self.max_escalations:
                 self._alarms.pop(alarm.run_id, None)
                 continue
-            task = self._engine._tasks.get(alarm.task_id)
+            task = self._task_lookup.get(alarm.task_id)
             try:
-                run = await self._engine.get_run(alarm.run_id)
+                run = await self._run_lookup.get(alarm.run_id)
             except PatchwatchError:
                 self._alarms.pop(alarm.run_id, None)
                 continue
-            if task is None or run.acknowledged_by:
+            if task is None or run.acknowledged_by or await self._recovered_since(alarm):
                 self._alarms.pop(alarm.run_id, None)
                 continue
             alarm.level += 1
@@ -622,14 +686,15 @@ class NotificationService:
         record = OutboxRecord(id=ids.new_id(ids.NOTICE), created_at=now.isoformat(), notice=notice.to_dict(),
                               kind="test", task_id="-", run_id=None, person=person.name, mode=mode,
                               target=self._masked(mode, person), detected_at=now.isoformat(), tried_modes=[mode])
-        await self._engine._call(self._engine._store.sharded(OUTBOX).insert, record.to_dict())
+        await self._store.call(lambda r: r.outbox.insert(record.to_dict()))
         await self._attempt(record)
         if record.status is not OutboxStatus.SENT:
             # A test is one attempt: its result is the answer, it is not retried in the background.
             record.status, record.next_attempt_at = OutboxStatus.FAILED, None
             self._pending.pop(record.id, None)
             await self._save(record)
-            self._engine._emit("notification.failed", f"test notice to {person.name} by {mode} failed: {record.error}",
+            self._events.publish(
+                EventKind.NOTIFICATION_FAILED, f"test notice to {person.name} by {mode} failed: {record.error}",
                                actor=actor, data={"notification": record.id, "mode": mode, "person": person.name,
                                                   "target": record.target, "kind": "test", "error": record.error})
         return record

@@ -10,6 +10,7 @@ import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -27,6 +28,15 @@ class HostKeyInfo:
     algorithm: str
     fingerprint: str  # SHA256:..., as ssh-keygen -l prints it
     known_hosts_line: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"address": self.address, "port": self.port, "algorithm": self.algorithm,
+                "fingerprint": self.fingerprint, "known_hosts_line": self.known_hosts_line}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HostKeyInfo:
+        return cls(address=data["address"], port=int(data["port"]), algorithm=data["algorithm"],
+                   fingerprint=data["fingerprint"], known_hosts_line=data["known_hosts_line"])
 
 
 def known_hosts_pattern(address: str, port: int) -> str:

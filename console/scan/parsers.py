@@ -13,6 +13,8 @@ Empty results are recognised by their own marker where the tool prints one (apt'
 ``Listing...``, zypper's ``No updates found.``); ``dnf/yum check-update`` and ``apk list`` print
 nothing at all when there is nothing to update, so for them an empty stdout is zero packages (the
 scanner has already checked the exit status).
+
+Why one module of this length: pure parsers, one per family and step, tested one by one on samples.
 """
 
 from __future__ import annotations

@@ -14,32 +14,61 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from console.domain.run import Trigger
+from console.clock import Clock
+from console.domain.events import EventKind
+from console.domain.run import Run, Trigger
 from console.domain.task import MissedPolicy, Task
 from console.scheduler.planning import due_slots
-
-if TYPE_CHECKING:
-    from console.engine import Engine
 
 #: The loop wakes at least this often even when nothing is due, so a clock jump (suspend, NTP step) is
 #: noticed within a minute.
 MAX_SLEEP = timedelta(seconds=60)
 
 
+class SchedulerHost(Protocol):
+    """What the scheduler needs from the engine: the tasks and their schedule state, and the run coordinator's
+    fire, missed and review-expiry operations. The engine builds one; the scheduler never sees the engine."""
+
+    clock: Clock
+    misfire_grace: timedelta
+
+    def task_snapshot(self) -> list[Task]: ...
+
+    async def schedule_state(self, task_id: str) -> dict[str, Any]: ...
+
+    async def put_schedule_state(self, task_id: str, **fields: Any) -> dict[str, Any]: ...
+
+    async def latest_run(self, task_id: str) -> Run | None: ...
+
+    async def fire(self, task: Task, *, trigger: Trigger, actor: str, slot: datetime | None = None) -> Run: ...
+
+    async def record_missed(self, task: Task, slots: list[datetime], count: int, *, capped: bool) -> Run: ...
+
+    async def expire_reviews(self) -> datetime | None: ...
+
+    def publish(self, kind: EventKind, message: str, *, task_id: str | None = None,
+                actor: str | None = None) -> object: ...
+
+    async def flush(self) -> None: ...
+
+    def executing(self) -> bool: ...
+
+    async def idle(self) -> None: ...
+
+
 class Scheduler:
     """Fires the enabled tasks of one engine. Start with :meth:`run_forever` (or drive :meth:`tick`)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._clock = engine.clock
+    def __init__(self, host: SchedulerHost) -> None:
+        self._host = host
+        self._clock = host.clock
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._next_fire: dict[str, datetime | None] = {}
         #: Set while the loop sleeps with nothing to do (tests wait on it after moving a manual clock).
         self._sleeping = asyncio.Event()
-        engine.scheduler = self
 
     def wake(self) -> None:
         """Re-plan now (a task was created, changed or deleted)."""
@@ -48,37 +77,37 @@ class Scheduler:
     async def start(self) -> None:
         """Load the persisted next fires; guard against firing a slot a run already accounts for."""
         now = self._clock.now()
-        for task in self._engine.task_snapshot():
-            state = await self._engine.schedule_state(task.id)
+        for task in self._host.task_snapshot():
+            state = await self._host.schedule_state(task.id)
             raw = state.get("next_fire")
             next_fire = datetime.fromisoformat(raw) if raw else None
             if "next_fire" not in state and task.enabled:
                 next_fire = task.schedule.next_after(now)
-            latest = await self._engine.latest_run(task.id)
+            latest = await self._host.latest_run(task.id)
             if next_fire is not None and latest is not None and latest.slot_through:
                 handled = datetime.fromisoformat(latest.slot_through)
                 if next_fire <= handled:
                     next_fire = task.schedule.next_after(handled)
             self._next_fire[task.id] = next_fire if task.enabled else None
-            await self._engine._put_schedule_state(task.id, next_fire=next_fire)
-        self._engine._emit("scheduler.started", f"scheduler started with {len(self._next_fire)} tasks",
+            await self._host.put_schedule_state(task.id, next_fire=next_fire)
+        self._host.publish(EventKind.SCHEDULER_STARTED, f"scheduler started with {len(self._next_fire)} tasks",
                            actor="scheduler")
 
     async def tick(self) -> datetime:
         """Handle everything due at the clock's now; return when the loop should wake next."""
         now = self._clock.now()
         wake_at = now + MAX_SLEEP
-        for task in sorted(self._engine.task_snapshot(), key=lambda t: t.name):
+        for task in sorted(self._host.task_snapshot(), key=lambda t: t.name):
             next_fire = await self._handle_task(task, now)
             if next_fire is not None and next_fire < wake_at:
                 wake_at = next_fire
-        review_deadline = await self._engine.expire_reviews()
+        review_deadline = await self._host.expire_reviews()
         if review_deadline is not None and review_deadline < wake_at:
             wake_at = review_deadline
         return wake_at
 
     async def _handle_task(self, task: Task, now: datetime) -> datetime | None:
-        engine = self._engine
+        engine = self._host
         if task.id not in self._next_fire:
             # Created or changed since start(): the engine stored its next fire.
             state = await engine.schedule_state(task.id)
@@ -91,8 +120,8 @@ class Scheduler:
         if task.schedule.is_expired(now):
             if not state.get("expired"):
                 self._next_fire[task.id] = None
-                await engine._put_schedule_state(task.id, next_fire=None, expired=True)
-                engine._emit("task.expired", f"task {task.name} expired at {task.schedule.expires}: it no "
+                await engine.put_schedule_state(task.id, next_fire=None, expired=True)
+                engine.publish(EventKind.TASK_EXPIRED, f"task {task.name} expired at {task.schedule.expires}: it no "
                              "longer fires", task_id=task.id, actor="scheduler")
                 await engine.flush()
             return None
@@ -109,7 +138,7 @@ class Scheduler:
         if due.missed and not due.on_time and task.schedule.on_missed is MissedPolicy.RUN_ONCE:
             await engine.fire(task, trigger=Trigger.CATCH_UP, actor="scheduler")
         self._next_fire[task.id] = due.next_fire
-        await engine._put_schedule_state(task.id, next_fire=due.next_fire)
+        await engine.put_schedule_state(task.id, next_fire=due.next_fire)
         return due.next_fire
 
     async def run_forever(self) -> None:
@@ -130,9 +159,9 @@ class Scheduler:
         """Return once the loop has handled everything due and no run is executing."""
         for _ in range(20):
             await asyncio.sleep(0)
-        while not self._sleeping.is_set() or self._engine.open_runs_executing():
+        while not self._sleeping.is_set() or self._host.executing():
             await asyncio.sleep(0.001)
-        await self._engine.idle()
+        await self._host.idle()
 
     def start_background(self) -> asyncio.Task[None]:
         self._loop_task = asyncio.create_task(self.run_forever(), name="patchwatch-scheduler")
@@ -144,4 +173,4 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
             self._loop_task = None
-            self._engine._emit("scheduler.stopped", "scheduler stopped", actor="scheduler")
+            self._host.publish(EventKind.SCHEDULER_STOPPED, "scheduler stopped", actor="scheduler")

@@ -12,6 +12,9 @@ generated once per fleet (a second host key only if some host must present a wro
 just a listening socket plus a small object, and commands are answered from precomputed profiles
 (``console.sim.distros``). ``fleet.json`` written by :meth:`Fleet.write_files` is the ground truth
 tests compare scan results with.
+
+Why one module of this length: the simulated fleet is one SSH server with a fault model; its hosts, endpoints
+and fault plan only make sense together.
 """
 
 from __future__ import annotations
@@ -395,14 +398,14 @@ class _SshEndpoint(_Endpoint):
         exception escaping here would make asyncssh log an internal error and drop the connection."""
         task = asyncio.current_task()
         if task is not None:
-            self.fleet._tasks.add(task)
+            self.fleet.track(task)
         try:
             await self._answer(process)
         except (BrokenPipeError, ConnectionError, asyncssh.Error, OSError):
             pass
         finally:
             if task is not None:
-                self.fleet._tasks.discard(task)
+                self.fleet.untrack(task)
 
     async def _answer(self, process: asyncssh.SSHServerProcess[str]) -> None:
         host, profile, fault = self.host, self.profile, self.host.fault
@@ -699,6 +702,17 @@ class Fleet:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
+    def add_endpoint(self, endpoint: _Endpoint) -> None:
+        """A host's listener, closed with the fleet."""
+        self._endpoints.append(endpoint)
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """A command being answered: ended with the fleet, so close never leaves a session hanging."""
+        self._tasks.add(task)
+
+    def untrack(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+
     async def close(self) -> None:
         """Stop every listener, drop every connection, end every pending command. Idempotent."""
         if self._closed:
@@ -798,7 +812,7 @@ async def start_fleet(
                 else:
                     sim.port = await ssh.start(host, options)
                 endpoint = ssh
-            fleet._endpoints.append(endpoint)
+            fleet.add_endpoint(endpoint)
             fleet.hosts.append(sim)
     except BaseException:
         await fleet.close()

@@ -99,7 +99,7 @@ class _MailHandler:
         content = envelope.original_content or envelope.content or b""
         raw = content if isinstance(content, bytes) else content.encode("utf-8")
         message = email.message_from_bytes(raw, policy=email.policy.default)
-        await self._sink._keep(ReceivedMail(mail_from=envelope.mail_from or "",
+        await self._sink.keep(ReceivedMail(mail_from=envelope.mail_from or "",
                                             rcpt_tos=tuple(envelope.rcpt_tos), message=message,
                                             received_at=_now()))
         return "250 Message accepted for delivery"
@@ -206,7 +206,12 @@ class MailSink:
             return AuthResult(success=ok, handled=False)
         return AuthResult(success=False, handled=False)
 
-    async def _keep(self, received: ReceivedMail) -> None:
+    def forget_session(self, session: SMTP) -> None:
+        """A connection ended (called by the protocol): it no longer needs closing at ``down``."""
+        self._sessions.discard(session)
+
+    async def keep(self, received: ReceivedMail) -> None:
+        """Record a received message (called by the SMTP handler) and wake whoever waits for mail."""
         async with self._arrived:
             self.messages.append(received)
             self._arrived.notify_all()
@@ -220,7 +225,7 @@ class _TrackedSMTP(SMTP):
         super().__init__(*args, **kwargs)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._sink._sessions.discard(self)
+        self._sink.forget_session(self)
         super().connection_lost(exc)
 
 

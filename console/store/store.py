@@ -17,6 +17,9 @@ single I/O thread and everything else talks to that thread. Across processes, wh
 read-only viewer (``read_only=True``) can open a directory a running daemon owns. A read-only Store refuses
 every write with :class:`StoreError`, never creates or deletes files, and shows the data as of when each file
 was first read (reopen it to refresh).
+
+Why one module of this length: the data directory's whole layout (main file, shards, the trace, transcripts,
+schema version) behind one thread-confined object.
 """
 
 from __future__ import annotations
@@ -347,34 +350,48 @@ class Store:
             self._next_seq = newest["seq"] + 1 if newest else 1
         return events
 
-    def append_events(self, events: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def next_event_seq(self) -> int:
+        """The sequence number the next event gets: one more than the newest stored."""
+        self._events()
+        assert self._next_seq is not None
+        return self._next_seq
+
+    def append_events(self, events: list[Mapping[str, Any]], *, skip_stored: bool = False) -> list[dict[str, Any]]:
         """Store events in one batch (one write per touched shard) and return them as stored.
 
-        Each event gets the next ``seq`` (a strictly increasing integer that continues after a reopen) and,
-        if it has none, the id ``ev-<seq>``. Each needs a string ``kind`` and a string ``at`` (ISO-8601 UTC,
-        all in one format, because :meth:`query_events` compares them as strings). The caller's dicts are not
-        changed.
+        An event that carries a ``seq`` keeps it (the engine numbers events when it publishes them, so that
+        live subscribers and the trace agree); one without gets the next number. Numbers must increase. An
+        event without an id gets ``ev-<seq>``. Each needs a string ``kind`` and a string ``at`` (ISO-8601 UTC,
+        all in one format, because :meth:`query_events` compares them as strings). With ``skip_stored``, events
+        whose id is already stored are left out (a batch retried after a failed write). The caller's dicts
+        are not changed.
         """
         self._check_writable()
         table = self._events()
         assert self._next_seq is not None
         prepared: list[dict[str, Any]] = []
+        next_seq = self._next_seq
         for offset, event in enumerate(events):
             for field in ("kind", "at"):
                 if not isinstance(event.get(field), str):
                     raise ValueError(f"event {offset}: {field!r} must be a string, got {event.get(field)!r}")
-            seq = self._next_seq + offset
+            if skip_stored and event.get("id") in table:
+                continue
+            seq = event.get("seq") or next_seq
+            if not isinstance(seq, int) or seq < next_seq:
+                raise ValueError(f"event {offset}: seq {seq!r} does not follow {next_seq - 1}")
             doc = dict(event)
             doc["seq"] = seq
             doc.setdefault("id", f"ev-{seq:012d}")
             prepared.append(doc)
+            next_seq = seq + 1
         try:
             stored = table.insert_many(prepared)
         except BaseException:
             # A batch spanning shards may have been partly written; recount from what is really stored.
             self._next_seq = None
             raise
-        self._next_seq += len(stored)
+        self._next_seq = next_seq
         return stored
 
     def query_events(
@@ -429,6 +446,11 @@ class Store:
             found = table.iter_oldest(matches)
         return list(itertools.islice(found, limit))
 
+    def events_after(self, seq: int, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` events with a sequence number above ``seq``, oldest first (a stream resuming)."""
+        newer = itertools.takewhile(lambda d: d.get("seq", 0) > seq, self._events().iter_newest())
+        return list(reversed(list(newer)))[:limit]
+
     # -- transcripts ---------------------------------------------------------------------------------------
 
     @property
@@ -467,6 +489,28 @@ class Store:
             return ""
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    def read_transcript_page(self, run_id: str, host: str, offset: int, limit: int) -> tuple[str, int, int]:
+        """Up to ``limit`` bytes of a transcript from byte ``offset``: (text, next offset, file size).
+
+        The page ends on a line boundary when one is in reach, so a page never splits a line (or a UTF-8
+        sequence) unless the line alone is longer than ``limit``."""
+        path = self.transcript_path(run_id, host)
+        try:
+            with path.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                handle.seek(max(0, offset))
+                chunk = handle.read(max(0, limit))
+        except FileNotFoundError:
+            return "", 0, 0
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        start = max(0, offset)
+        if start + len(chunk) < size:
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                chunk = chunk[: cut + 1]
+        return chunk.decode("utf-8", errors="replace"), start + len(chunk), size
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from console.engine import Engine
+from console.engine.api import EngineAPI
 from console.errors import DataDirLockedError, PatchwatchError
 from console.tui.screens import ConsoleScreen
 from console.tui.screens.events import EventsScreen
@@ -45,7 +46,11 @@ def read_only_reason_for(error: DataDirLockedError | str) -> str:
 
 
 class PatchwatchApp(App[None]):
-    """The console. ``scheduler=False`` leaves firing to another process (and to tests)."""
+    """The console over an :class:`EngineAPI`.
+
+    ``duties`` is what this process must keep doing while the console runs because it owns the data directory
+    (the scheduler loop); it runs as a worker whose death the dashboard shows. Without it, firing is left to
+    another process (and to tests)."""
 
     # Absolute, so a subclass defined elsewhere (tests, the demo) keeps the stylesheet.
     CSS_PATH = Path(__file__).with_name("app.tcss")
@@ -57,13 +62,16 @@ class PatchwatchApp(App[None]):
         Binding("f1", "help", "Help", show=False),
     ]
 
-    def __init__(self, engine: Engine, *, scheduler: bool = True, read_only_reason: str | None = None) -> None:
+    def __init__(self, engine: EngineAPI, *, duties: Callable[[], Awaitable[None]] | None = None,
+                 read_only_reason: str | None = None, export_dir: Path | None = None) -> None:
         super().__init__()
         self.engine = engine
+        #: Where exports are written (the console's side, not the engine's data directory).
+        self.export_dir = export_dir or Path.cwd() / "patchwatch-exports"
         if read_only_reason is None and engine.read_only:
             read_only_reason = "read-only: another process owns the data directory; changes are disabled"
         self.read_only_reason = read_only_reason
-        self._scheduler_wanted = scheduler and not engine.read_only
+        self._duties = None if engine.read_only else duties
         #: The last messages shown to the operator (the toasts disappear; this is what they said).
         self.messages: deque[str] = deque(maxlen=200)
         #: Set when the scheduler worker died: the dashboard shows it until the console restarts.
@@ -76,7 +84,7 @@ class PatchwatchApp(App[None]):
         if self.read_only_reason:
             self.sub_title = self.read_only_reason
             self.notify(self.read_only_reason, severity="warning", timeout=10)
-        if self._scheduler_wanted:
+        if self._duties is not None:
             self.run_scheduler()
 
     # ------------------------------------------------------------------ workers
@@ -84,18 +92,9 @@ class PatchwatchApp(App[None]):
     @work(exclusive=True, exit_on_error=False, group="scheduler",
           description="scheduler: fires the tasks at their times")
     async def run_scheduler(self) -> None:
-        """Run the scheduler loop for as long as the console runs (cancelled on exit)."""
-        from console.scheduler.scheduler import Scheduler
-
-        scheduler = Scheduler(self.engine)
-        loop = scheduler.start_background()
-        try:
-            await loop
-        except Exception:
-            # The loop is dead: detach it, so closing the engine does not raise the same error again.
-            if self.engine.scheduler is scheduler:
-                self.engine.scheduler = None
-            raise
+        """Run the owner's duties (the scheduler loop) for as long as the console runs (cancelled on exit)."""
+        assert self._duties is not None
+        await self._duties()
 
     def report_worker_error(self, worker: Worker[Any]) -> None:
         """The one place failed workers are reported: a notification naming what failed and why."""
@@ -216,7 +215,7 @@ class PatchwatchApp(App[None]):
         return RunsScreen(self.engine, task=task_id)
 
     def _events_screen(self) -> Screen[Any]:
-        return EventsScreen(self.engine)
+        return EventsScreen(self.engine, export_dir=self.export_dir)
 
     def _inventory_screen(self) -> Screen[Any]:
         return InventoryScreen(self.engine)
@@ -273,7 +272,8 @@ async def run_console(data_dir: str | Path) -> int:
     code.
     """
     engine, reason = await open_console_engine(data_dir)
-    app = PatchwatchApp(engine, scheduler=not engine.read_only, read_only_reason=reason)
+    app = PatchwatchApp(engine, duties=None if engine.read_only else engine.run_scheduler, read_only_reason=reason,
+                        export_dir=Path(data_dir) / "exports")
     try:
         await app.run_async()
     finally:

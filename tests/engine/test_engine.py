@@ -13,6 +13,7 @@ from support import SEED_TASK, NoIoJob, fleet, open_engine, task_input, utc
 
 from console.clock import ManualClock
 from console.domain.run import HostResult, HostStatus, RunState, Trigger
+from console.engine import Engine
 from console.errors import ConflictError, NotFoundError, ValidationError
 
 START = "2026-11-26T00:00:00+00:00"
@@ -137,7 +138,8 @@ async def test_no_targets_is_a_run_level_error(tmp_path):
     run = await engine.wait_run((await engine.run_now(task.id)).id, timeout=10)
     assert run.state is RunState.FAILED  # the unknown group is one failed "host" that says why
     engine2_task = await engine.create_task(task_input("no-job", "0 0 1 * * ?"))
-    engine._jobs.clear()
+    await engine.close()
+    engine = await Engine(tmp_path, clock=ManualClock(utc(START)), jobs={}).open()  # no job installed
     run = await engine.wait_run((await engine.run_now(engine2_task.id)).id, timeout=10)
     assert run.state is RunState.ERROR and "not installed" in run.error
     await engine.close()
@@ -163,8 +165,8 @@ async def test_error_threshold_pauses_until_resumed_and_cancel_stops(tmp_path):
     assert run.state is RunState.FAILED and run.hosts_ok == 4
 
     gate = asyncio.Event()
-    job2 = NoIoJob(gate=gate)
-    engine._jobs["Scan_OS_Patch"] = job2
+    job.gate, job2 = gate, job  # the same job, now held at its gate before each host
+    job.touched.clear()
     run = await engine.run_now(task.id)
     await asyncio.sleep(0.05)
     await engine.cancel(run.id, actor="alice")
@@ -247,7 +249,7 @@ async def test_event_stream_delivers_live_events(tmp_path):
     seen = []
 
     async def listen():
-        async for event in engine.events():
+        async for event in await engine.subscribe():
             seen.append(event.kind)
             if event.kind == "run.finished":
                 return

@@ -35,7 +35,7 @@ async def test_per_minute_task_fires_1440_times_in_a_day_and_no_slot_twice(tmp_p
     engine = await open_engine(tmp_path, clock)
     await engine.upsert_instances(fleet(2, "all"))
     task = await engine.create_task(task_input("every-minute", "0 * * * * ?"))
-    scheduler = Scheduler(engine)
+    scheduler = engine.create_scheduler()
     await scheduler.start()
     await drive(clock, scheduler, engine, "2026-11-27T00:00:00+00:00")
     runs = await all_runs(engine, task.id)
@@ -54,7 +54,7 @@ async def test_the_real_loop_fires_on_time_with_the_injected_clock(tmp_path):
     engine = await open_engine(tmp_path, clock, job)
     await engine.upsert_instances(fleet(1, "all"))
     await engine.create_task(task_input("hourly", "0 0 * * * ?"))
-    scheduler = Scheduler(engine)
+    scheduler = engine.create_scheduler()
     loop = scheduler.start_background()
     await scheduler.settled()
     for _ in range(6 * 60):
@@ -74,7 +74,7 @@ async def test_restart_after_three_hours_down_records_missed_slots_once_per_task
     quarter = await engine.create_task(task_input("quarter-hourly", "0 */15 * * * ?"))
     hourly = await engine.create_task(task_input("hourly-catch-up", "0 0 * * * ?",
                                                  schedule={"on_missed": "run_once"}))
-    scheduler = Scheduler(engine)
+    scheduler = engine.create_scheduler()
     await scheduler.start()
     await drive(clock, scheduler, engine, "2026-11-26T01:00:00+00:00")
     await engine.close()  # the process stops at 01:00 ...
@@ -82,7 +82,7 @@ async def test_restart_after_three_hours_down_records_missed_slots_once_per_task
     await clock.set(utc("2026-11-26T04:00:30+00:00"))  # ... and starts again three hours later
     job = NoIoJob()
     engine = await open_engine(tmp_path, clock, job)
-    scheduler = Scheduler(engine)
+    scheduler = engine.create_scheduler()
     await scheduler.start()
     await scheduler.tick()
     await engine.idle()
@@ -120,7 +120,7 @@ async def test_run_once_policy_runs_once_after_missed_slots(tmp_path):
     await engine.close()
     await clock.set(utc("2026-11-29T12:00:00+00:00"))
     engine = await open_engine(tmp_path, clock)
-    scheduler = Scheduler(engine)
+    scheduler = engine.create_scheduler()
     await scheduler.start()
     await scheduler.tick()
     await engine.idle()
@@ -137,14 +137,14 @@ async def test_a_slot_is_never_fired_twice_even_if_the_schedule_state_was_not_ad
     engine = await open_engine(tmp_path, clock)
     await engine.upsert_instances(fleet(1, "all"))
     task = await engine.create_task(task_input("hourly", "0 0 * * * ?"))
-    scheduler = Scheduler(engine)
+    scheduler = engine.create_scheduler()
     await scheduler.start()
     await drive(clock, scheduler, engine, "2026-11-26T01:00:10+00:00", step=10)
     # Simulate the crash window: put next_fire back to the slot that already has a run.
-    await engine._put_schedule_state(task.id, next_fire=utc("2026-11-26T01:00:00+00:00"))
+    await engine.put_schedule_state(task.id, next_fire=utc("2026-11-26T01:00:00+00:00"))
     await engine.close()
     engine = await open_engine(tmp_path, clock)
-    scheduler = Scheduler(engine)
+    scheduler = engine.create_scheduler()
     await scheduler.start()
     await scheduler.tick()
     await engine.idle()
@@ -159,7 +159,7 @@ async def test_expired_task_stops_firing(tmp_path):
     await engine.upsert_instances(fleet(1, "all"))
     task = await engine.create_task(task_input("short-lived", "0 0 * * * ?",
                                                schedule={"expires": "2026-11-26T03:30:00"}))
-    scheduler = Scheduler(engine)
+    scheduler = engine.create_scheduler()
     await scheduler.start()
     await drive(clock, scheduler, engine, "2026-11-26T10:00:00+00:00")
     runs = await engine.list_runs(task=task.id)
@@ -177,7 +177,7 @@ async def test_single_execution_fires_once(tmp_path):
     await engine.upsert_instances(fleet(1, "all"))
     task = await engine.create_task({**task_input("one-shot", "x"), "schedule": {
         "timezone": "Asia/Shanghai", "type": "single", "at": "2026-11-26T12:00:00"}})
-    scheduler = Scheduler(engine)
+    scheduler = engine.create_scheduler()
     await scheduler.start()
     await drive(clock, scheduler, engine, "2026-11-27T00:00:00+00:00", step=300)
     runs = await engine.list_runs(task=task.id)
@@ -192,7 +192,7 @@ async def test_task_zone_decides_the_fire_instant(tmp_path):
     task = await engine.create_task(task_input("seed-like", "0 15 3 5 * ?", schedule={"timezone": "GMT+08:00"}))
     fires = await engine.next_fires(task.id, 2)
     assert [f.isoformat() for f in fires] == ["2026-12-05T03:15:00+08:00", "2027-01-05T03:15:00+08:00"]
-    scheduler = Scheduler(engine)
+    scheduler = engine.create_scheduler()
     await scheduler.start()
     await drive(clock, scheduler, engine, "2026-12-05T00:00:00+00:00", step=600)
     runs = await engine.list_runs(task=task.id)
@@ -206,7 +206,7 @@ async def test_overlapping_fire_is_recorded_as_missed_not_queued(tmp_path):
     engine = await open_engine(tmp_path, clock, NoIoJob(gate=gate))
     await engine.upsert_instances(fleet(1, "all"))
     task = await engine.create_task(task_input("slow", "0 * * * * ?"))
-    scheduler = Scheduler(engine)
+    scheduler = engine.create_scheduler()
     await scheduler.start()
     await clock.advance(60)
     await scheduler.tick()
@@ -228,7 +228,7 @@ async def test_manual_review_waits_then_approve_or_expire(tmp_path):
     task = await engine.create_task(task_input("reviewed", "0 0 * * * ?", risk="high",
                                                review={"expires_after": "30m"}))
     assert task.review.required  # high risk turns review on by default
-    scheduler = Scheduler(engine)
+    scheduler = engine.create_scheduler()
     await scheduler.start()
     await drive(clock, scheduler, engine, "2026-11-26T01:00:00+00:00")
     pending = await engine.list_runs(task=task.id)

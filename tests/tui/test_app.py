@@ -18,7 +18,7 @@ from console.tui.widgets.form_dialogs import ConfirmDialog
 
 
 async def test_command_line_switches_screens(engine, ui):
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         assert isinstance(app.screen, HomeScreen)
         await pilot.press("colon")
@@ -55,7 +55,7 @@ async def test_command_line_switches_screens(engine, ui):
 
 
 async def test_question_mark_lists_the_keys_of_the_current_screen(engine, ui):
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await ui.command(pilot, "tasks")
         await ui.wait_for(pilot, lambda: isinstance(app.screen, TasksScreen), what="tasks")
@@ -88,7 +88,7 @@ async def test_tasks_screen_keys(engine, ui, job):
     await engine.upsert_instances(fleet(2))
     await engine.create_task(task_input("alpha", "0 0 3 * * ?"))
     await engine.create_task(task_input("bravo", "0 0 4 * * ?"))
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await ui.command(pilot, "tasks")
         screen = await ui.wait_for(pilot, lambda: app.screen if isinstance(app.screen, TasksScreen) else None,
@@ -148,7 +148,7 @@ async def test_tasks_screen_keys(engine, ui, job):
 
 async def test_command_palette_offers_the_console_commands(engine, ui):
     await engine.create_task(task_input("alpha", "0 0 3 * * ?"))
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("ctrl+p")
         await pilot.pause(0.1)
@@ -196,7 +196,7 @@ def test_read_only_reason_names_the_pid():
 
 async def test_worker_errors_are_notified_once_in_one_place(engine, ui):
     await engine.create_task(task_input("alpha", "0 0 3 * * ?"))
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await ui.command(pilot, "tasks")
         screen = await ui.wait_for(pilot, lambda: app.screen if isinstance(app.screen, TasksScreen) else None,
@@ -208,7 +208,7 @@ async def test_worker_errors_are_notified_once_in_one_place(engine, ui):
 
 
 async def test_scheduler_runs_as_a_worker_when_writable(engine, ui):
-    app = PatchwatchApp(engine)
+    app = PatchwatchApp(engine, duties=engine.run_scheduler)
     async with app.run_test(size=(120, 40)) as pilot:
         await ui.wait_for(pilot, lambda: engine.scheduler is not None, what="the scheduler")
         [worker] = [w for w in app.workers if w.group == "scheduler"]
@@ -220,7 +220,7 @@ async def test_renders_at_80x24_without_exceptions(engine, ui, job):
     await engine.upsert_instances(fleet(3))
     task = await engine.create_task(task_input("alpha", "0 0 3 * * ?"))
     await engine.wait_run((await engine.run_now(task.id)).id, timeout=5)
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         home = app.screen
         await ui.wait_for(pilot, lambda: home._loaded and home.failures.row_count == 1, what="home")
@@ -238,7 +238,7 @@ async def test_renders_at_80x24_without_exceptions(engine, ui, job):
         await ui.wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
         await pilot.press("escape")
         assert form is not None
-    big = PatchwatchApp(engine, scheduler=False)
+    big = PatchwatchApp(engine)
     async with big.run_test(size=(200, 60)) as pilot:
         await ui.wait_for(pilot, lambda: big.screen.failures.row_count == 1, what="home at 200x60")
 
@@ -258,7 +258,7 @@ async def test_a_dead_scheduler_stays_on_the_dashboard(engine, ui, monkeypatch):
         raise RuntimeError("clock went backwards")
 
     monkeypatch.setattr(Scheduler, "run_forever", broken)
-    app = PatchwatchApp(engine)
+    app = PatchwatchApp(engine, duties=engine.run_scheduler)
     async with app.run_test(size=(120, 40)) as pilot:
         status = app.screen.query_one("#home-status")
         await ui.wait_for(pilot, lambda: "SCHEDULER STOPPED" in str(status.render()), what="the scheduler alarm")

@@ -65,7 +65,7 @@ async def test_demo_failures_logs_and_acknowledge(tmp_path: Path) -> None:
                   if kind in FAULT_CATEGORY and FAULT_CATEGORY[kind] in CATEGORIES}
         assert set(faulty) == set(CATEGORIES)
 
-        app = PatchwatchApp(engine, scheduler=False)
+        app = PatchwatchApp(engine)
         async with app.run_test(size=SIZE) as pilot:
             home = app.screen
             assert isinstance(home, HomeScreen)

@@ -10,7 +10,7 @@ from screen_host import Host, notices, wait_for
 from support import NoIoJob, fleet, open_engine, task_input, utc
 
 from console.clock import ManualClock
-from console.domain.run import Event
+from console.domain.events import Event
 from console.errors import ValidationError
 from console.tui.screens import events as events_module
 from console.tui.screens.events import EventFilter, EventsScreen, parse_instant
@@ -46,7 +46,7 @@ async def type_filter(pilot, screen: EventsScreen, field: str, text: str) -> Non
 
 
 async def test_filters_by_kind_and_text_and_exports_json_lines(engine):
-    app = Host(lambda: EventsScreen(engine))
+    app = Host(lambda: EventsScreen(engine, export_dir=engine.data_dir / "exports"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.1)
         screen = app.screen
@@ -72,14 +72,14 @@ async def test_filters_by_kind_and_text_and_exports_json_lines(engine):
         await wait_for(pilot, lambda: screen.table.row_count > 0 and all(k.startswith("run.") for k in kinds(screen)))
         assert {"run.fired", "run.started", "run.finished"} <= set(kinds(screen))
 
-        # x exports the current filter as JSON lines in the data directory.
+        # x exports the current filter as JSON lines in the console's export directory.
         await type_filter(pilot, screen, "kind", "host.finished")
         await type_filter(pilot, screen, "text", "network")
         await wait_for(pilot, lambda: screen.table.row_count == 2)
         await pilot.press("x")
         await wait_for(pilot, lambda: screen.last_export is not None)
         path = screen.last_export
-        assert path.parent == engine.data_dir / "exports"
+        assert path.parent == screen.export_dir
         assert path.name == "events-20261126-000000.jsonl"
         assert any(str(path) in m for m in notices(app))
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -99,7 +99,7 @@ async def test_filters_by_kind_and_text_and_exports_json_lines(engine):
 
 
 async def test_live_events_matching_the_filter_appear_on_top(engine):
-    app = Host(lambda: EventsScreen(engine))
+    app = Host(lambda: EventsScreen(engine, export_dir=engine.data_dir / "exports"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.1)
         screen = app.screen
@@ -127,7 +127,7 @@ async def test_paging_loads_more(engine, monkeypatch):
     monkeypatch.setattr(events_module, "PAGE", 5)
     total = len(await engine.query_events())
     assert total > 10
-    app = Host(lambda: EventsScreen(engine))
+    app = Host(lambda: EventsScreen(engine, export_dir=engine.data_dir / "exports"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.1)
         screen = app.screen
@@ -149,7 +149,7 @@ async def test_paging_loads_more(engine, monkeypatch):
 
 
 async def test_time_and_task_filters_and_their_errors(engine):
-    app = Host(lambda: EventsScreen(engine))
+    app = Host(lambda: EventsScreen(engine, export_dir=engine.data_dir / "exports"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.1)
         screen = app.screen

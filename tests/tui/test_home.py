@@ -14,7 +14,8 @@ import pytest
 from support import NoIoJob, fleet, task_input, utc
 
 from console.clock import ManualClock
-from console.domain.run import Event, RunState
+from console.domain.events import Event
+from console.domain.run import RunState
 from console.engine import Engine
 from console.notify.channels import write_channels_file
 from console.notify.outbox import OutboxRecord, RetryPolicy
@@ -46,7 +47,7 @@ def categories(home: HomeScreen) -> dict[str, str]:
 
 async def test_calm_when_nothing_failed(engine, ui):
     await engine.create_task(task_input("nightly", "0 0 3 * * ?"))
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         home = app.screen
         assert isinstance(home, HomeScreen)
@@ -63,7 +64,7 @@ async def test_calm_when_nothing_failed(engine, ui):
 async def test_failing_run_shows_live_and_a_acknowledges(engine, ui):
     await engine.upsert_instances(fleet(5))
     task = await engine.create_task(task_input("nightly", "0 0 3 * * ?", targets={"groups": ["web"]}))
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         home = app.screen
         await ui.wait_for(pilot, lambda: home._loaded, what="the dashboard to load")
@@ -118,7 +119,7 @@ async def test_backfill_shows_failures_that_happened_before_the_console_opened(e
     task = await engine.create_task(task_input("nightly", "0 0 3 * * ?", targets={"groups": ["web", "db"]}))
     run = await engine.run_now(task.id)
     await engine.wait_run(run.id, timeout=5)
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         home = app.screen
         await ui.wait_for(pilot, lambda: home._loaded, what="the dashboard to load")
@@ -131,7 +132,7 @@ async def test_backfill_shows_failures_that_happened_before_the_console_opened(e
 async def test_active_run_progress_and_pending_review(engine, ui):
     await engine.upsert_instances(fleet(3))
     reviewed = await engine.create_task(task_input("reviewed", "0 0 3 * * ?", review={"required": True}))
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         home = app.screen
         await ui.wait_for(pilot, lambda: home._loaded, what="the dashboard to load")
@@ -156,7 +157,7 @@ def _failure_events(count: int) -> list[Event]:
 
 
 async def test_failures_table_keeps_ten_thousand_failures_smooth(engine, ui):
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         home = app.screen
         await ui.wait_for(pilot, lambda: home._loaded, what="the dashboard to load")
@@ -226,7 +227,7 @@ async def test_run_level_failure_is_a_row_of_its_own(tmp_path, ui):
     try:
         await engine.upsert_instances(fleet(2))
         task = await engine.create_task(task_input("crashy", "0 0 3 * * ?"))
-        app = PatchwatchApp(engine, scheduler=False)
+        app = PatchwatchApp(engine)
         async with app.run_test(size=(120, 40)) as pilot:
             home = app.screen
             await ui.wait_for(pilot, lambda: home._loaded, what="the dashboard to load")
@@ -314,7 +315,7 @@ def backlog_span_style(app: PatchwatchApp) -> str | None:
 
 async def test_notices_show_live_on_the_dashboard(notifying, mail, ui):
     engine, clock = notifying
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(160, 50)) as pilot:
         home = app.screen
         await ui.wait_for(pilot, lambda: home._loaded, what="the dashboard to load")
@@ -346,7 +347,7 @@ async def test_notices_show_live_on_the_dashboard(notifying, mail, ui):
 async def test_a_retrying_notice_stands_out_and_the_header_counts_the_backlog(notifying, mail, ui):
     engine, clock = notifying
     await mail.down()
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(160, 50)) as pilot:
         home = app.screen
         await ui.wait_for(pilot, lambda: home._loaded, what="the dashboard to load")
@@ -385,7 +386,7 @@ async def test_the_dashboard_opens_with_the_outbox_as_it_is(notifying, mail, ui)
     await mail.down()
     await failed_run(engine, clock)
     [record] = await outbox_where(engine, lambda rs: len(rs) == 1 and rs[0].status.value == "retrying")
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(160, 50)) as pilot:
         home = app.screen
         await ui.wait_for(pilot, lambda: home._loaded, what="the dashboard to load")
@@ -435,7 +436,7 @@ def test_notice_log_follows_events_keeps_the_newest_and_counts_the_backlog():
 
 
 async def test_layout_at_80x24_keeps_failures_and_at_160_shows_notified_and_acknowledged(engine, ui):
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         home = app.screen
         await ui.wait_for(pilot, lambda: home._loaded, what="the dashboard to load")

@@ -145,7 +145,7 @@ class SnapshotConsole(PatchwatchApp):
 
 def console_on(data_dir: Path) -> SnapshotConsole:
     engine = Engine(data_dir, clock=ManualClock(utc(SHOWN_AT)), jobs={"Scan_OS_Patch": NoIoJob()}, notify=False)
-    return SnapshotConsole(engine, scheduler=False)
+    return SnapshotConsole(engine)
 
 
 async def wait_until(pilot: Pilot[Any], condition: Callable[[], Any], what: str, timeout: float = 10.0) -> None:

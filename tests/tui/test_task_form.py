@@ -50,7 +50,7 @@ async def open_new_form(pilot: Any, ui: Any) -> TaskFormScreen:
 
 
 async def test_seed_task_created_entirely_by_keyboard(engine, ui):
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_new_form(pilot, ui)
 
@@ -126,7 +126,7 @@ async def test_seed_task_created_entirely_by_keyboard(engine, ui):
 
 
 async def test_invalid_cron_is_shown_next_to_its_field_and_nothing_is_saved(engine, ui):
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_new_form(pilot, ui)
         await type_text(pilot, "feb-thirtieth")
@@ -161,7 +161,7 @@ async def test_invalid_cron_is_shown_next_to_its_field_and_nothing_is_saved(engi
 
 
 async def test_esc_without_changes_leaves_at_once(engine, ui):
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_new_form(pilot, ui)
         await pilot.press("escape")
@@ -172,7 +172,7 @@ async def test_edit_prefills_the_form_and_saves_a_change(engine, ui):
     await engine.upsert_instances(fleet(3))
     task = await engine.create_task(task_input("nightly", "0 0 3 * * ?", targets={"instances": ["host-001"],
                                                                                       "groups": []}))
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await ui.command(pilot, "tasks")
         await ui.wait_for(pilot, lambda: isinstance(app.screen, TasksScreen), what="tasks screen")
@@ -202,7 +202,7 @@ async def test_edit_prefills_the_form_and_saves_a_change(engine, ui):
 
 
 async def test_list_item_errors_go_to_their_field(engine, ui):
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_new_form(pilot, ui)
         form.show_errors([FieldError("targets.instances[1]", "'bad host;' is not a valid instance name"),
@@ -217,7 +217,7 @@ async def test_list_item_errors_go_to_their_field(engine, ui):
 
 
 async def test_high_risk_turns_review_on_and_simple_schedule_previews(engine, ui):
-    app = PatchwatchApp(engine, scheduler=False)
+    app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_new_form(pilot, ui)
         await ui.focus(pilot, "f-risk")

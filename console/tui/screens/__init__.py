@@ -7,7 +7,6 @@ handler; and every screen needs the same read-only banner and the same engine ha
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from textual.screen import Screen
@@ -15,8 +14,7 @@ from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
-    from console.domain.run import Event
-    from console.engine import Engine
+    from console.engine.api import EngineAPI, EventStream
 
 __all__ = ["ConsoleScreen", "read_only_banner"]
 
@@ -32,7 +30,7 @@ def read_only_banner(app: Any) -> Static:
 class ConsoleScreen(Screen[Any]):
     """A screen that talks to the engine and reports failed workers through the app."""
 
-    def __init__(self, engine: Engine, *, name: str | None = None, id: str | None = None) -> None:
+    def __init__(self, engine: EngineAPI, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
         self.engine = engine
 
@@ -79,10 +77,10 @@ class FilteredTableScreen(ConsoleScreen):
 
     FILTER_ID: str = "table-filter"
 
-    def __init__(self, engine: Engine, *, name: str | None = None, id: str | None = None) -> None:
+    def __init__(self, engine: EngineAPI, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(engine, name=name, id=id)
         self.text_filter = ""
-        self._events: asyncio.Queue[Event] | None = None
+        self._events: EventStream | None = None
 
     @property
     def table(self) -> Any:
@@ -91,7 +89,7 @@ class FilteredTableScreen(ConsoleScreen):
     def filter_changed(self) -> None:
         raise NotImplementedError
 
-    def _watch_events(self, queue: asyncio.Queue[Event]) -> Any:
+    def _watch_events(self, queue: EventStream) -> Any:
         """Follow the engine's live events (a worker of the subclass)."""
         raise NotImplementedError
 
@@ -99,18 +97,18 @@ class FilteredTableScreen(ConsoleScreen):
         """Load the first page of rows (a worker of the subclass)."""
         raise NotImplementedError
 
-    def start_table(self) -> None:
+    async def start_table(self) -> None:
         """On mount: the filter starts hidden, the table has the focus, live events are followed from now on, then
         the first page loads (subscribing first, so nothing falls between the load and the live feed)."""
         self._filter_input().display = False
         self.table.focus()
-        self._events = self.engine.subscribe()
+        self._events = await self.engine.subscribe()
         self._watch_events(self._events)
         self._load()
 
     def on_unmount(self) -> None:
         if self._events is not None:
-            self.engine.unsubscribe(self._events)
+            self._events.close()
             self._events = None
 
     def _filter_input(self) -> Input:

@@ -30,8 +30,8 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from console.domain import ids
 from console.domain.durations import parse_duration
-from console.domain.run import Event
-from console.engine import Engine
+from console.domain.events import Event
+from console.engine.api import EngineAPI, EventStream
 from console.errors import NotFoundError, PatchwatchError, ValidationError
 from console.tui.screens import ConsoleScreen, read_only_banner
 from console.tui.screens.run_detail import (
@@ -188,14 +188,16 @@ class EventsScreen(ConsoleScreen):
         Binding("r", "reload", "Reload"),
     ]
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineAPI, *, export_dir: Path | None = None) -> None:
         super().__init__(engine)
+        #: Where ``x`` writes exports: chosen by whoever opened the console (the engine may be remote).
+        self.export_dir = export_dir or Path.cwd() / "patchwatch-exports"
         self.filter = EventFilter()
         self.limit = PAGE
         self.has_more = False
         self.events: dict[str, Event] = {}
         self._live_rank = 0
-        self._queue: asyncio.Queue[Event] | None = None
+        self._queue: EventStream | None = None
         #: Where the last export went (shown in the notification; tests read it).
         self.last_export: Path | None = None
 
@@ -213,15 +215,15 @@ class EventsScreen(ConsoleScreen):
         yield Static("", id="events-status", markup=False)
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.table.focus()
-        self._queue = self.engine.subscribe()
+        self._queue = await self.engine.subscribe()
         self._watch_events(self._queue)
         self._load(reset=True)
 
     def on_unmount(self) -> None:
         if self._queue is not None:
-            self.engine.unsubscribe(self._queue)
+            self._queue.close()
 
     @property
     def table(self) -> DataTable[Any]:
@@ -277,7 +279,7 @@ class EventsScreen(ConsoleScreen):
             return
         self.has_more = len(found) > self.limit
         found = found[:self.limit]
-        names = self._task_names()
+        names = await self._task_names()
         table = self.table
         with self.app.batch_update():
             if reset:
@@ -291,8 +293,8 @@ class EventsScreen(ConsoleScreen):
                     table.add_row(*self._row(event, -position, names), key=event.id)
         self._update_status()
 
-    def _task_names(self) -> dict[str, str]:
-        return {task.id: task.name for task in self.engine.task_snapshot()}
+    async def _task_names(self) -> dict[str, str]:
+        return {task.id: task.name for task in await self.engine.list_tasks()}
 
     @staticmethod
     def _row(event: Event, rank: float, names: dict[str, str]) -> list[Any]:
@@ -319,14 +321,14 @@ class EventsScreen(ConsoleScreen):
     # ------------------------------------------------------------------ live
 
     @work(group="events-live", exclusive=True, exit_on_error=False, description="follow the trace")
-    async def _watch_events(self, queue: asyncio.Queue[Event]) -> None:
+    async def _watch_events(self, queue: EventStream) -> None:
         await consume_events(self.engine, queue, self._on_events)
 
     async def _on_events(self, batch: list[Event]) -> None:
         fresh = [e for e in batch if e.id not in self.events and self.filter.matches(e)]
         if not fresh:
             return
-        names = self._task_names()
+        names = await self._task_names()
         rows: dict[str, list[Any]] = {}
         for event in fresh:
             self._live_rank += 1
@@ -396,7 +398,7 @@ class EventsScreen(ConsoleScreen):
     async def _export(self, wanted: EventFilter) -> None:
         try:
             events = await self.engine.query_events(**wanted.query(), newest_first=False)
-            path, count = await asyncio.to_thread(export_events, self.engine.data_dir / "exports",
+            path, count = await asyncio.to_thread(export_events, self.export_dir,
                                                   self.engine.clock.now(), events)
         except (PatchwatchError, OSError) as exc:
             self.notify(str(exc), title="Export failed", severity="error", timeout=8, markup=False)

@@ -8,6 +8,8 @@ outbox, so a console opened in the middle of the night shows what already happen
 Panels, top to bottom: failures (always, and always the largest), notifications (were the people on shift
 told?), active runs with pending reviews beside the upcoming fires. A short terminal (under 32 rows, e.g.
 80x24) hides the notifications panel; the status line still counts the notices waiting in the outbox.
+
+Why one module of this length: the dashboard composes four live panels from one event subscription.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Static
 
-from console.domain.run import Event, Run, RunState
+from console.domain.events import Event
+from console.domain.run import Run, RunState
 from console.domain.task import Task
 from console.domain.timezones import parse_zone, zone_label
+from console.engine.api import EngineAPI
 from console.errors import PatchwatchError
 from console.tui.screens import ConsoleScreen
 from console.tui.widgets.home_failures import (
@@ -124,11 +128,13 @@ class HomeScreen(ConsoleScreen):
         Binding("ctrl+r", "reload", "Reload"),
     ]
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: EngineAPI) -> None:
         super().__init__(engine, id="home")
         self._tasks: dict[str, Task] = {}
         self._runs_today: dict[str, str] = {}
         self._upcoming: list[tuple[datetime, Task]] = []
+        #: Runs not yet terminal, as of the last event batch that touched runs.
+        self._open_runs: list[Run] = []
         self._loaded = False
 
     # ------------------------------------------------------------------ layout
@@ -185,7 +191,7 @@ class HomeScreen(ConsoleScreen):
           description="dashboard: backfill from the trace, then follow the engine's events")
     async def follow_engine(self) -> None:
         """Subscribe first, then backfill, so no event falls between the two; then apply events in bursts."""
-        queue = self.engine.subscribe()
+        queue = await self.engine.subscribe()
         try:
             await self._backfill()
             while True:
@@ -195,7 +201,7 @@ class HomeScreen(ConsoleScreen):
                     batch.append(queue.get_nowait())
                 await self._apply_events(batch)
         finally:
-            self.engine.unsubscribe(queue)
+            queue.close()
 
     async def _backfill(self) -> None:
         engine = self.engine
@@ -215,6 +221,7 @@ class HomeScreen(ConsoleScreen):
             if local_text(run.created_at, "%Y-%m-%d") == today:
                 self._runs_today[run.id] = run.created_at
         await self._compute_upcoming()
+        self._open_runs = await engine.list_open_runs()
         records, pending = await self._read_outbox()
         table = self.failures
         self._loaded = True
@@ -301,6 +308,8 @@ class HomeScreen(ConsoleScreen):
                 if event.run_id:
                     notices.append(event)
         notice_rows = await self._notice_rows(notice_events) if notice_events else []
+        if runs_changed:
+            self._open_runs = await self.engine.list_open_runs()
         if tasks_changed:
             self._tasks = {t.id: t for t in await self.engine.list_tasks()}
             await self._compute_upcoming()
@@ -358,7 +367,7 @@ class HomeScreen(ConsoleScreen):
         return self.engine.clock.now().astimezone().strftime("%Y-%m-%d")
 
     def _render_active(self) -> None:
-        runs = sorted(self.engine.open_runs(), key=lambda r: (_STATE_RANK.get(r.state, 9), r.created_at))
+        runs = sorted(self._open_runs, key=lambda r: (_STATE_RANK.get(r.state, 9), r.created_at))
         rows: dict[str, list[Any]] = {}
         for run in runs:
             rows[run.id] = self._active_cells(run)
@@ -397,7 +406,7 @@ class HomeScreen(ConsoleScreen):
         unacked_hosts = log.unacknowledged_hosts()
         unacked_alarms = log.unacknowledged_run_alarms()
         enabled = sum(1 for t in self._tasks.values() if t.enabled)
-        open_runs = self.engine.open_runs()
+        open_runs = self._open_runs
         reviews = sum(1 for r in open_runs if r.state is RunState.PENDING_REVIEW)
         today = self._today()
         runs_today = sum(1 for at in self._runs_today.values() if local_text(at, "%Y-%m-%d") == today)
@@ -468,6 +477,8 @@ class HomeScreen(ConsoleScreen):
 
     def refresh_summary(self) -> None:
         """Redraw the status line (the app calls this when something outside the event stream changed)."""
+        if not self._loaded:
+            return  # the first load draws it, with whatever the app reports by then
         with self.app.batch_update():
             self._render_summary()
 
@@ -508,7 +519,7 @@ class HomeScreen(ConsoleScreen):
 
     def _selected_active(self) -> Run | None:
         key = cursor_key(self.active)
-        return next((r for r in self.engine.open_runs() if r.id == key), None) if key else None
+        return next((r for r in self._open_runs if r.id == key), None) if key else None
 
     def _open_row(self, table: DataTable[Any], *, logs: bool) -> None:
         if table.id == "active":
@@ -570,7 +581,7 @@ class HomeScreen(ConsoleScreen):
     def _pending_review(self) -> Run | None:
         run = self._selected_active()
         if run is None or run.state is not RunState.PENDING_REVIEW:
-            reviews = [r for r in self.engine.open_runs() if r.state is RunState.PENDING_REVIEW]
+            reviews = [r for r in self._open_runs if r.state is RunState.PENDING_REVIEW]
             if run is None and len(reviews) == 1:
                 return reviews[0]
             self.notify("Select a run that is pending review (in the active runs table).", severity="warning")

@@ -9,7 +9,6 @@ shell shows up here without a key press.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, ClassVar
 
 from textual import work
@@ -17,8 +16,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Input, Static
 
-from console.domain.run import Event
-from console.engine import Engine
+from console.domain.events import Event
+from console.engine.api import EngineAPI, EventStream
 from console.errors import PatchwatchError
 from console.jobs import Target
 from console.tui.screens import FilteredTableScreen, read_only_banner, words_match
@@ -48,7 +47,7 @@ class InventoryScreen(FilteredTableScreen):
         Binding("r", "reload", "Reload"),
     ]
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineAPI) -> None:
         super().__init__(engine)
         self.instances: list[Target] = []
         self.group: str | None = None
@@ -66,8 +65,8 @@ class InventoryScreen(FilteredTableScreen):
         yield Static("", id="inventory-status", markup=False)
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.start_table()
+    async def on_mount(self) -> None:
+        await self.start_table()
 
     @property
     def table(self) -> DataTable[Any]:
@@ -112,7 +111,7 @@ class InventoryScreen(FilteredTableScreen):
             f"{len(rows)} of {len(self.instances)} instances · {group}{text} (g cycles groups){empty}")
 
     @work(group="inventory-live", exclusive=True, exit_on_error=False, description="follow inventory changes")
-    async def _watch_events(self, queue: asyncio.Queue[Event]) -> None:
+    async def _watch_events(self, queue: EventStream) -> None:
         await consume_events(self.engine, queue, self._on_events, pace=0.5)
 
     async def _on_events(self, batch: list[Event]) -> None:

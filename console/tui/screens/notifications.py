@@ -17,7 +17,6 @@ retries the selected record now, Enter or ``l`` opens the run it is about.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -27,8 +26,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Input, Static
 
-from console.domain.run import Event
-from console.engine import Engine
+from console.domain.events import Event
+from console.engine.api import EngineAPI, EventStream
 from console.errors import PatchwatchError
 from console.notify.notice import Notice
 from console.notify.outbox import OutboxRecord
@@ -135,7 +134,7 @@ class NotificationsScreen(FilteredTableScreen):
         Binding("r", "reload", "Reload"),
     ]
 
-    def __init__(self, engine: Engine, run_id: str | None = None) -> None:
+    def __init__(self, engine: EngineAPI, run_id: str | None = None) -> None:
         super().__init__(engine)
         #: Only the notifications about this run, when opened from a run.
         self.run_id = run_id
@@ -162,10 +161,10 @@ class NotificationsScreen(FilteredTableScreen):
         yield Static("", id="notifications-status", markup=False)
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         if self.run_id is not None:
             self.sub_title = f"run {self.run_id}"
-        self.start_table()
+        await self.start_table()
 
     @property
     def table(self) -> DataTable[Any]:
@@ -334,7 +333,7 @@ class NotificationsScreen(FilteredTableScreen):
     # ------------------------------------------------------------------ live
 
     @work(group="notifications-live", exclusive=True, exit_on_error=False, description="follow notification events")
-    async def _watch_events(self, queue: asyncio.Queue[Event]) -> None:
+    async def _watch_events(self, queue: EventStream) -> None:
         await consume_events(self.engine, queue, self._on_events)
 
     async def _on_events(self, batch: list[Event]) -> None:

@@ -17,7 +17,6 @@ are imported (``people.imported``). Rows are updated in place by key, so the cur
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -31,9 +30,9 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from console.domain.durations import format_duration
-from console.domain.run import Event
+from console.domain.events import Event
 from console.domain.timezones import parse_zone, zone_label
-from console.engine import Engine
+from console.engine.api import EngineAPI, EventStream
 from console.errors import PatchwatchError, ValidationError
 from console.notify.people import Directory, Override, Person, Role
 from console.tui.screens import ConsoleScreen, read_only_banner
@@ -181,7 +180,7 @@ class PeopleScreen(ConsoleScreen):
         Binding("r", "reload", "Reload"),
     ]
 
-    def __init__(self, engine: Engine, *, refresh_every: float = REFRESH_EVERY) -> None:
+    def __init__(self, engine: EngineAPI, *, refresh_every: float = REFRESH_EVERY) -> None:
         super().__init__(engine)
         #: Seconds between refreshes while following the clock (tests shorten it).
         self.refresh_every = refresh_every
@@ -190,7 +189,7 @@ class PeopleScreen(ConsoleScreen):
         self.shown_at: datetime | None = None
         self.directory: Directory | None = None
         self.oncall: list[tuple[str, str, list[str]]] = []
-        self._queue: asyncio.Queue[Event] | None = None
+        self._queue: EventStream | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -214,17 +213,17 @@ class PeopleScreen(ConsoleScreen):
         yield Static("", id="people-status", markup=False)
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.query_one("#people-hint", Static).display = False
         self.duty_table.focus()
-        self._queue = self.engine.subscribe()
+        self._queue = await self.engine.subscribe()
         self._watch_events(self._queue)
         self.set_interval(self.refresh_every, self._tick, name="oncall-refresh")
         self._load()
 
     def on_unmount(self) -> None:
         if self._queue is not None:
-            self.engine.unsubscribe(self._queue)
+            self._queue.close()
 
     @property
     def duty_table(self) -> DataTable[Any]:
@@ -360,7 +359,7 @@ class PeopleScreen(ConsoleScreen):
     # ------------------------------------------------------------------ live
 
     @work(group="people-live", exclusive=True, exit_on_error=False, description="follow people imports")
-    async def _watch_events(self, queue: asyncio.Queue[Event]) -> None:
+    async def _watch_events(self, queue: EventStream) -> None:
         await consume_events(self.engine, queue, self._on_events)
 
     async def _on_events(self, batch: list[Event]) -> None:

@@ -11,6 +11,8 @@ refusals (ConflictError: wrong state, not a reviewer, already acknowledged ...) 
 
 The helpers at the top (time and state formatting, :class:`SortCell`, :func:`sync_table`, the live-event
 loop) are shared by the runs, events and inventory screens.
+
+Why one module of this length: one screen (hosts table, log pane, run controls) over one run.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from textual.widgets import DataTable, Footer, Static
 from textual.widgets.data_table import CellDoesNotExist, RowKey
 
 from console.domain.durations import format_duration
-from console.domain.run import Event, HostResult, HostStatus, Run, RunState
-from console.engine import Engine
+from console.domain.events import Event
+from console.domain.run import HostResult, HostStatus, Run, RunState
+from console.engine.api import EngineAPI, EventStream
 from console.errors import PatchwatchError
 from console.tui.screens import ConsoleScreen, go_back, read_only_banner
 from console.tui.widgets.form_dialogs import ConfirmDialog
@@ -48,8 +51,8 @@ __all__ = [
     "when",
 ]
 
-#: Transcripts bigger than this are shown from the file by offset index instead of being read whole.
-INLINE_TRANSCRIPT_BYTES = 256 * 1024
+#: Transcripts come through the API in pages of this size (a transcript is at most 128 KiB as the scan keeps it).
+TRANSCRIPT_PAGE_BYTES = 1 << 20
 #: At most this many trace events are shown under a host's transcript.
 HOST_EVENTS_LIMIT = 2000
 
@@ -169,7 +172,7 @@ def row_key_text(key: RowKey | str) -> str:
     return str(key.value) if isinstance(key, RowKey) else key
 
 
-async def consume_events(engine: Engine, queue: asyncio.Queue[Event],
+async def consume_events(engine: EngineAPI, queue: EventStream,
                          handle: Callable[[list[Event]], Awaitable[None]], *, pace: float = 0.1) -> None:
     """Feed a screen the engine's live events in batches until the worker is cancelled.
 
@@ -185,7 +188,7 @@ async def consume_events(engine: Engine, queue: asyncio.Queue[Event],
             await handle(batch)
             await asyncio.sleep(pace)
     finally:
-        engine.unsubscribe(queue)
+        queue.close()
 
 
 async def call_engine(screen: ConsoleScreen, what: str, call: Callable[[], Awaitable[Any]]) -> Any | None:
@@ -227,7 +230,7 @@ class RunDetailScreen(ConsoleScreen):
         Binding("r", "reload", "Reload"),
     ]
 
-    def __init__(self, engine: Engine, run_id: str, host: str | None = None) -> None:
+    def __init__(self, engine: EngineAPI, run_id: str, host: str | None = None) -> None:
         super().__init__(engine)
         self.run_id = run_id
         self.initial_host = host
@@ -238,7 +241,7 @@ class RunDetailScreen(ConsoleScreen):
         self.failed_only = False
         self.category: str | None = None
         self.log_host: str | None = None
-        self._queue: asyncio.Queue[Event] | None = None
+        self._queue: EventStream | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -255,15 +258,15 @@ class RunDetailScreen(ConsoleScreen):
         yield log
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.title = f"Run {self.run_id}"
-        self._queue = self.engine.subscribe()
+        self._queue = await self.engine.subscribe()
         self._watch_events(self._queue)
         self._load(select=True)
 
     def on_unmount(self) -> None:
         if self._queue is not None:
-            self.engine.unsubscribe(self._queue)
+            self._queue.close()
 
     @property
     def hosts_table(self) -> DataTable[Any]:
@@ -437,17 +440,9 @@ class RunDetailScreen(ConsoleScreen):
     async def _load_log(self, host: str, fresh: bool) -> None:
         """Transcript (from the file by index when big) plus the host's result and trace events."""
         result = self.results.get(host)
-        path = self.engine.data_dir / result.transcript if result is not None and result.transcript else None
-        big = False
-        if path is not None:
-            try:
-                big = path.is_file() and path.stat().st_size > INLINE_TRANSCRIPT_BYTES
-            except OSError:
-                big = False
         text = ""
         try:
-            if not big:
-                text = await self.engine.transcript(self.run_id, host)
+            text = await self._read_transcript(host)
             events = await self.engine.query_events(run_id=self.run_id, host=host, newest_first=False,
                                                     limit=HOST_EVENTS_LIMIT)
         except PatchwatchError as exc:
@@ -458,15 +453,24 @@ class RunDetailScreen(ConsoleScreen):
         log = self.log_view
         if fresh:
             log.clear()
-        if big and path is not None:
-            log.load_file(path)
-        elif text:
+        if text:
             log.set_text(text)
         else:
             state = "the host has not finished yet" if result is None else "nothing was recorded for this host"
             log.set_text(f"## no transcript: {state}\n")
         log.append_lines(self._result_lines(result) + [f"## events of {host} in run {self.run_id}"]
                          + [format_event(e) for e in events])
+
+    async def _read_transcript(self, host: str) -> str:
+        """The whole transcript, page by page through the API (the engine may be in another process)."""
+        pages: list[str] = []
+        offset = 0
+        while True:
+            page = await self.engine.transcript_page(self.run_id, host, offset=offset, limit=TRANSCRIPT_PAGE_BYTES)
+            pages.append(page.text)
+            if page.at_end or page.next_offset <= offset:
+                return "".join(pages)
+            offset = page.next_offset
 
     @staticmethod
     def _result_lines(result: HostResult | None) -> list[str]:
@@ -489,7 +493,7 @@ class RunDetailScreen(ConsoleScreen):
     # ------------------------------------------------------------------ live
 
     @work(group="run-detail-live", exclusive=True, exit_on_error=False, description="follow the run's events")
-    async def _watch_events(self, queue: asyncio.Queue[Event]) -> None:
+    async def _watch_events(self, queue: EventStream) -> None:
         await consume_events(self.engine, queue, self._on_events)
 
     async def _on_events(self, batch: list[Event]) -> None:

@@ -9,7 +9,6 @@ events mark runs dirty and the rows are updated in place by run id (dolphie), so
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -18,8 +17,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Input, Static
 
-from console.domain.run import Event, Run, RunState
-from console.engine import Engine
+from console.domain.events import Event
+from console.domain.run import Run, RunState
+from console.engine.api import EngineAPI, EventStream
 from console.errors import PatchwatchError
 from console.tui.screens import FilteredTableScreen, read_only_banner, words_match
 from console.tui.screens.run_detail import (
@@ -74,7 +74,7 @@ class RunsScreen(FilteredTableScreen):
         Binding("r", "reload", "Reload"),
     ]
 
-    def __init__(self, engine: Engine, task: str | None = None) -> None:
+    def __init__(self, engine: EngineAPI, task: str | None = None) -> None:
         super().__init__(engine)
         #: Only the runs of this task (name or id), when opened from a task.
         self.task_ref = task
@@ -94,8 +94,8 @@ class RunsScreen(FilteredTableScreen):
         yield Static("", id="runs-status", markup=False)
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.start_table()
+    async def on_mount(self) -> None:
+        await self.start_table()
 
     @property
     def table(self) -> DataTable[Any]:
@@ -165,7 +165,7 @@ class RunsScreen(FilteredTableScreen):
     # ------------------------------------------------------------------ live
 
     @work(group="runs-live", exclusive=True, exit_on_error=False, description="follow run events")
-    async def _watch_events(self, queue: asyncio.Queue[Event]) -> None:
+    async def _watch_events(self, queue: EventStream) -> None:
         await consume_events(self.engine, queue, self._on_events)
 
     async def _on_events(self, batch: list[Event]) -> None:

@@ -11,6 +11,9 @@ a change only marks the previews it affects as stale, and they are recomputed on
 after the last keystroke (a Timer restarted on every change); the preview boxes have fixed heights in
 app.tcss, so new text repaints them without laying the form out again; an error line is touched only when
 its message changes; and the footer keeps its keys while the focus moves between fields.
+
+Why one module of this length: one form in the reference system's field order, with its live previews and
+the mapping of every validation error to its field.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from console.domain.task import (
     task_to_input,
 )
 from console.domain.timezones import parse_zone, zone_label
+from console.engine.api import EngineAPI
 from console.errors import FieldError, PatchwatchError, ValidationError
 from console.tui.screens import ConsoleScreen
 from console.tui.widgets.form_dialogs import ConfirmDialog
@@ -160,7 +164,7 @@ class TaskFormScreen(ConsoleScreen):
     #: themselves, so on a form (one Tab = one focus change) that full repaint is pure cost.
     focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
-    def __init__(self, engine: Any, task: Task | None = None) -> None:
+    def __init__(self, engine: EngineAPI, task: Task | None = None) -> None:
         super().__init__(engine, id="task-form")
         self.editing = task
         self.task_id = task.id if task else None

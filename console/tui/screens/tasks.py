@@ -16,9 +16,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Input, Static
 
-from console.domain.run import Event, Run, RunState
+from console.domain.events import Event
+from console.domain.run import Run, RunState
 from console.domain.task import ScheduleType, Task
 from console.domain.timezones import parse_zone
+from console.engine.api import EngineAPI
 from console.errors import PatchwatchError
 from console.tui.screens import ConsoleScreen
 from console.tui.screens.home import local_text, zoned_text
@@ -66,7 +68,7 @@ class TasksScreen(ConsoleScreen):
         Binding("escape", "back", "Back"),
     ]
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: EngineAPI) -> None:
         super().__init__(engine, id="tasks")
         self._tasks: dict[str, Task] = {}
         self._last: dict[str, Run | None] = {}
@@ -97,7 +99,7 @@ class TasksScreen(ConsoleScreen):
     @work(exclusive=True, exit_on_error=False, group="tasks-live",
           description="tasks: load the tasks, then follow task and run events")
     async def follow_engine(self) -> None:
-        queue = self.engine.subscribe()
+        queue = await self.engine.subscribe()
         try:
             await self._load(None)
             while True:
@@ -112,7 +114,7 @@ class TasksScreen(ConsoleScreen):
                 if touched:
                     await self._load(touched)
         finally:
-            self.engine.unsubscribe(queue)
+            queue.close()
 
     async def _load(self, only: set[str] | None) -> None:
         """Reload all tasks (``only`` None) or the runs and next fires of the tasks in ``only``."""

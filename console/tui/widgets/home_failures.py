@@ -24,7 +24,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from console.domain.run import Event, Run
+from console.domain.events import Event
+from console.domain.run import Run
 from console.tui.widgets.home_tables import clip, cursor_key, restore_cursor, same_cell
 
 __all__ = ["MAX_RENDERED", "Failure", "FailureLog", "FailuresTable", "failure_from_event", "failure_from_run",
@@ -86,11 +87,11 @@ def failure_from_event(event: Event) -> Failure | None:
     if event.kind != "host.finished" or event.data.get("status") != "failed" or not event.run_id:
         return None
     host = event.host or "?"
-    notified = event.data.get("notified")
+    # Who was notified is not in the host's event: the panel reads it from the notification events of the run.
     return Failure(
         key=f"{event.run_id}:{host}", at=_parse_at(event.at), task_id=event.task_id or "", run_id=event.run_id,
         host=host, category=str(event.data.get("category") or "unknown"),
-        reason=str(event.data.get("reason") or event.message), notified=str(notified) if notified else "-",
+        reason=str(event.data.get("reason") or event.message),
     )
 
 

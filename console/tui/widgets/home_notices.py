@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 from rich.text import Text
 from textual.widgets import DataTable
 
-from console.domain.run import Event
+from console.domain.events import Event
 from console.tui.widgets.home_tables import clip, cursor_key, restore_cursor, same_cell
 
 __all__ = ["MAX_NOTICES", "PENDING_STATUSES", "Notice", "NoticeLog", "NoticesTable", "notice_from_record",

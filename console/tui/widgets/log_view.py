@@ -13,6 +13,9 @@ Why it is built this way (the toolong pattern, design.md):
   scrolling back to the bottom) resumes.
 * ``w`` wraps long lines, ``/`` searches (``n``/``N`` step through matches, which are highlighted), ``t`` hides
   leading timestamps when the lines carry them.
+
+Why one module of this length: one widget (indexed lines, follow, search, wrap) whose parts share one
+line index.
 """
 
 from __future__ import annotations

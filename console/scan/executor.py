@@ -228,9 +228,12 @@ async def scan_host(target: Target, cred: LoadedCredential, options: ScanOptions
     try:
         try:
             async with asyncio.timeout(options.connect_timeout * 2 + 1):
+                # No user named anywhere: log in as the local user, as ssh does (asyncssh's own default; it
+                # must not be handed None).
+                login = {"username": user} if user else {}
                 conn = await asyncssh.connect(
-                    target.address, target.port, username=user, connect_timeout=options.connect_timeout,
-                    login_timeout=options.connect_timeout, **cred.connect_options())
+                    target.address, target.port, connect_timeout=options.connect_timeout,
+                    login_timeout=options.connect_timeout, **login, **cred.connect_options())
         except TimeoutError:
             evidence = Evidence(stage="connect", exception="TimeoutError", timed_out=True,
                                 message=f"no answer within {options.connect_timeout:g} s")

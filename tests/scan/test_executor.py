@@ -171,3 +171,25 @@ async def test_each_family_scans_over_ssh(tmp_path, distro):
     assert result.status is HostStatus.OK, result.reason
     assert result.family == fleet.hosts[0].family.value
     assert result.missing_count == len(fleet.hosts[0].packages) >= 3
+
+
+async def test_a_target_and_profile_without_a_user_log_in_as_the_local_user_not_crash_the_run(tmp_path):
+    """Neither the inventory line nor the credential profile names a user: like ssh, the local user logs in.
+    (asyncssh was handed username=None, and the TypeError ended the whole run as a run-level error.)"""
+    import asyncssh
+
+    from console.scan.executor import scan_host
+
+    silent = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    key = tmp_path / "id_ed25519"
+    asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(key))
+    (tmp_path / "known_hosts").write_text("")
+    cred = load_credential(CredentialProfile(name="default", key_files=(str(key),),
+                                             known_hosts=(str(tmp_path / "known_hosts"),)))
+    try:
+        result = await scan_host(Target(name="silent-1", address="127.0.0.1", port=port), cred,
+                                 ScanOptions(connect_timeout=0.5, command_timeout=1))
+    finally:
+        silent.close()
+    assert result.status is HostStatus.FAILED and result.category == "timeout", (result.category, result.reason)

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console import __version__
-from console.errors import PatchwatchError, ValidationError
+from console.errors import ConflictError, PatchwatchError, ValidationError
 
 if TYPE_CHECKING:
     from console.engine.api import EngineAPI, EventStream
+    from console.server.client import EngineClient
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -96,10 +97,18 @@ def cmd_cron(args: argparse.Namespace) -> int:
 
 async def _with_engine(args: argparse.Namespace, body: Callable[[EngineAPI], Awaitable[int]], *,
                        read_only: bool = False) -> int:
-    """Open the engine of the data directory in this process, run ``body`` on it, close it. Notices the command
-    caused are sent before it exits (bounded); any still queued are counted, with where they will go from."""
+    """Run ``body`` on the engine of the data directory: attached to the daemon that serves it, or (nothing
+    serves it) opened in this process. An in-process engine sends the notices the command caused before it
+    exits (bounded); any still queued are counted, with where they will go from."""
     from console.engine import Engine
+    from console.server.attach import attach
 
+    client = await attach(data_dir_of(args), Path(args.connect) if args.connect else None)
+    if client is not None:
+        try:
+            return await body(client)
+        finally:
+            await client.close()
     engine = Engine(data_dir_of(args), read_only=read_only)
     await engine.open()
     try:
@@ -110,6 +119,13 @@ async def _with_engine(args: argparse.Namespace, body: Callable[[EngineAPI], Awa
             print(f"patchwatch: {engine.undelivered} notices are still queued in {data_dir_of(args)}; the next "
                   "Patchwatch process that opens it (the daemon, a console, or any command) sends them",
                   file=sys.stderr, flush=True)
+
+
+def _attached(engine: EngineAPI) -> EngineClient | None:
+    """The client, when ``engine`` is a daemon reached over its socket (it goes on when this command exits)."""
+    from console.server.client import EngineClient
+
+    return engine if isinstance(engine, EngineClient) else None
 
 
 def _run_async(coro: Awaitable[int]) -> int:
@@ -335,7 +351,11 @@ async def _follow_run(engine: EngineAPI, stream: EventStream, run_id: str, args:
                 continue
             if echo:
                 _out(_event_line(event))
-            if event.kind is EventKind.RUN_PAUSED:
+            if event.kind is EventKind.RUN_PAUSED and _attached(engine):
+                reason = event.data.get("reason", "paused")
+                _out(f"run {run_id} is paused: {reason}; still waiting: resume it with "
+                     f"patchwatch{_data_dir_option(args)} resume {run_id} (or cancel it)")
+            elif event.kind is EventKind.RUN_PAUSED:
                 reason = event.data.get("reason", "paused")
                 _out(f"run {run_id} is paused: {reason}")
                 _out("no other process can resume it while this command holds the data directory, so it stops "
@@ -360,6 +380,13 @@ def _data_dir_option(args: argparse.Namespace) -> str:
 
 def cmd_run_action(args: argparse.Namespace) -> int:
     async def body(engine: EngineAPI) -> int:
+        daemon = _attached(engine)
+        if args.command == "approve" and daemon is not None:
+            run = await engine.approve(args.run, note=args.note)
+            _out(f"run {run.id}: {run.state.value}; approved by {run.reviewed_by}: it runs on the daemon "
+                 f"(pid {daemon.identity.get('daemon_pid')}); follow it with patchwatch{_data_dir_option(args)} "
+                 f"follow --run {run.id}")
+            return EXIT_OK
         if args.command == "approve":
             # This process executes the approved run: it stays until the run ends (an approved run left to a
             # process that exits would be interrupted at once).
@@ -378,6 +405,51 @@ def cmd_run_action(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _run_async(_with_engine(args, body))
+
+
+def cmd_rescan(args: argparse.Namespace) -> int:
+    async def body(engine: EngineAPI) -> int:
+        stream = await engine.subscribe()
+        run = await engine.rescan_failed(args.run)
+        _out(f"run {run.id} re-scans {len(run.only_hosts)} failed hosts of run {args.run} ({run.task_name}): "
+             f"{run.state.value}")
+        if _attached(engine) is not None and not args.wait:
+            stream.close()
+            return EXIT_OK
+        return await _follow_run(engine, stream, run.id, args, echo=args.wait)
+
+    return _run_async(_with_engine(args, body))
+
+
+def cmd_follow(args: argparse.Namespace) -> int:
+    async def body(engine: EngineAPI) -> int:
+        from console.domain.events import EventKind
+
+        if _attached(engine) is None:
+            raise ConflictError(f"no daemon serves {data_dir_of(args)}: nothing happens there to follow; start "
+                                f"patchwatch{_data_dir_option(args)} daemon (or the console), or pass --connect SOCKET")
+        stream = await engine.subscribe(after_seq=args.after)
+        try:
+            while True:
+                event = await stream.get()
+                if args.run and event.run_id != args.run and event.kind not in _STREAM_NOTICES:
+                    continue
+                if args.json:
+                    _json_line(event.to_dict())
+                else:
+                    _out(_event_line(event) if event.kind is not EventKind.STREAM_DISCONNECTED
+                         else f"{event.at}  {event.kind:<22} {event.message}")
+        finally:
+            stream.close()
+
+    try:
+        return _run_async(_with_engine(args, body, read_only=True))
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+#: Said to a follower whatever it filters on: the stream itself broke, lagged or came back.
+_STREAM_NOTICES = frozenset({"stream.lagged", "stream.disconnected", "stream.reconnected"})
 
 
 # ----------------------------------------------------------------------------------------------- inventory
@@ -659,22 +731,31 @@ def cmd_console(args: argparse.Namespace) -> int:
     # Imported here: the console is the only part that needs textual, and the core never imports it.
     from console.tui.app import run_console
 
-    return _run_async(run_console(data_dir_of(args)))
+    return _run_async(run_console(data_dir_of(args), connect=Path(args.connect) if args.connect else None))
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
     async def main() -> int:
         from console.engine import Engine
+        from console.server.attach import socket_path
+        from console.server.server import ApiServer
 
         engine = Engine(data_dir_of(args), misfire_grace=args.grace)
         await engine.open()
+        try:
+            server = await ApiServer(engine, socket_path(engine.data_dir), mode=int(args.socket_mode, 8),
+                                     group=args.socket_group).start()
+        except BaseException:
+            await engine.close()
+            raise
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         queue = await engine.subscribe()
         engine.create_scheduler().start_background()
-        _out(f"patchwatch {__version__} daemon: data directory {engine.data_dir.resolve()}, pid {os.getpid()}")
+        _out(f"patchwatch {__version__} daemon: data directory {engine.data_dir.resolve()}, pid {os.getpid()}, "
+             f"serving {server.socket_path}")
 
         async def printer() -> None:
             while True:
@@ -683,6 +764,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         printing = asyncio.create_task(printer())
         await stop.wait()
         _out("stopping: finishing the store writes")
+        await server.stop()
         await engine.close()
         printing.cancel()
         while not queue.empty():
@@ -703,6 +785,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"patchwatch {__version__}")
     parser.add_argument("--data-dir", metavar="DIR",
                         help=f"data directory (default: ${DATA_ENV}, else ./data)")
+    parser.add_argument("--connect", metavar="SOCKET",
+                        help="attach to the daemon on this socket (e.g. one forwarded with ssh -L) instead of "
+                             "DATA_DIR/patchwatch.sock")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("cron", help="explain a cron expression and list its next fire times")
@@ -757,6 +842,17 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(action, help=text)
         p.add_argument("run", metavar="RUN")
         p.set_defaults(func=cmd_run_action)
+    p = sub.add_parser("rescan", help="re-scan the hosts that failed in a run (a new run of the same task)")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--wait", action="store_true", help="print the new run's events as they happen")
+    p.set_defaults(func=cmd_rescan)
+
+    p = sub.add_parser("follow", help="the live event stream (of a daemon, or of this process's engine)")
+    p.add_argument("--after", type=int, metavar="SEQ", help="first replay the stored events after this sequence "
+                   "number (resume where a previous follow stopped)")
+    p.add_argument("--run", metavar="RUN", help="only this run's events")
+    p.add_argument("--json", action="store_true", help="one JSON object per event")
+    p.set_defaults(func=cmd_follow)
 
     p = sub.add_parser("events", help="the trace: every state change, oldest first")
     p.add_argument("--since", metavar="ISO-DATETIME")
@@ -878,9 +974,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "when a daemon owns the data directory")
     p.set_defaults(func=cmd_console)
 
-    p = sub.add_parser("daemon", help="run the scheduler in the foreground (stops cleanly on SIGTERM/SIGINT)")
+    p = sub.add_parser("daemon", help="run the scheduler in the foreground and serve DATA_DIR/patchwatch.sock to "
+                       "consoles and commands (stops cleanly on SIGTERM/SIGINT)")
     p.add_argument("--grace", type=float, default=60.0, metavar="SECONDS",
                    help="a fire later than this is recorded as missed instead of run (default 60)")
+    p.add_argument("--socket-mode", default="660", metavar="OCTAL",
+                   help="mode of the socket file (default 660: the daemon's user and group)")
+    p.add_argument("--socket-group", metavar="GROUP", help="group of the socket file (e.g. patchwatch)")
     p.set_defaults(func=cmd_daemon)
     return parser
 

@@ -36,6 +36,8 @@ from console.engine import Engine
 from console.errors import ValidationError
 from console.notify.channels import write_channels_file
 from console.scan.credentials import CredentialProfile
+from console.server.attach import socket_path
+from console.server.server import ApiServer
 from console.sim.fleet import Fleet, start_fleet
 from console.sim.sinks import MailSink, RobotSink
 
@@ -130,6 +132,7 @@ class Demo:
         self.mail = MailSink()
         self.robot = RobotSink(dingtalk_secret=DING_SECRET, dingtalk_token=DING_TOKEN, wecom_key=WECOM_KEY)
         self.engine: Engine | None = None
+        self.server: ApiServer | None = None
 
     async def start(self, *, reset: bool = False) -> Engine:
         if reset and self.data_dir.exists():
@@ -149,6 +152,8 @@ class Demo:
         engine = Engine(self.data_dir / "store", channels_path=channels)
         await engine.open()
         self.engine = engine
+        # The demo owns its store: consoles and commands on it attach here (patchwatch --data-dir DEMO/store).
+        self.server = await ApiServer(engine, socket_path(engine.data_dir)).start()
         # Every start serves the fleet on new ports with new keys: refresh what points at them.
         await engine.import_inventory(files.inventory_ini.read_text(), source="demo fleet", actor="demo")
         await engine.put_credential(CredentialProfile(
@@ -168,6 +173,9 @@ class Demo:
             await self.engine.run_now(DEMO_TASK["name"], actor="demo")
 
     async def close(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
         if self.engine is not None:
             await self.engine.close()
         if self.fleet is not None:

@@ -8,7 +8,9 @@ catch one type. The tree::
     ├── NotFoundError        no task/run/host with that id or name (CLI exit 2)
     ├── ConflictError        the request is valid but not now (wrong state, duplicate name) (CLI exit 2)
     ├── DataDirLockedError   another process owns the data directory
-    └── StoreError           the store on disk is unreadable or from a newer schema
+    ├── StoreError           the store on disk is unreadable or from a newer schema
+    ├── AccessDeniedError    the caller's role does not allow the call (CLI exit 2)
+    └── DisconnectedError    the engine a client was attached to went away
 """
 
 from __future__ import annotations
@@ -66,3 +68,11 @@ class DataDirLockedError(PatchwatchError):
 
 class StoreError(PatchwatchError):
     """The store on disk cannot be used (unreadable, or written by a newer schema)."""
+
+
+class AccessDeniedError(PatchwatchError):
+    """The caller (known from the socket's peer credentials) lacks the role a call needs."""
+
+
+class DisconnectedError(PatchwatchError):
+    """The daemon a client was attached to is gone (stopped, killed, or the socket is unreachable)."""

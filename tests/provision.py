@@ -1,4 +1,4 @@
-"""Provision what the real-OpenSSH tests need: Debian's openssh-server and sudo, when missing.
+"""Provision what the real-OpenSSH and socket tests need: Debian's openssh-server, sudo and curl, when missing.
 
 Used by ``.ci/run`` before the test command and by the real-sshd fixture, so a fresh machine needs nothing
 by hand. Installing needs root and apt-get; without them the caller is told why and the tests that need
@@ -28,6 +28,8 @@ def missing() -> list[str]:
         packages.append("openssh-server")
     if shutil.which("sudo") is None:
         packages.append("sudo")
+    if shutil.which("curl") is None:  # the socket tests reach the daemon as plain HTTP clients, as operators do
+        packages.append("curl")
     return packages
 
 

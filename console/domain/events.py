@@ -66,8 +66,12 @@ class EventKind(StrEnum):
     SCHEDULER_STOPPED = "scheduler.stopped"
     STORE_ERROR = "engine.store_error"
     STORE_RECOVERED = "engine.store_recovered"
+    ACCESS_DENIED = "access.denied"
     #: Never stored: told to one subscriber that fell behind and lost events; it must re-read (resync).
     STREAM_LAGGED = "stream.lagged"
+    #: Never stored, made by an attached client: the daemon went away / came back (resumed without a gap).
+    STREAM_DISCONNECTED = "stream.disconnected"
+    STREAM_RECONNECTED = "stream.reconnected"
 
 
 # ---------------------------------------------------------------------------------------------- payloads
@@ -194,6 +198,16 @@ class StoreError(TypedDict, total=False):
     pending: int
 
 
+class AccessDenied(TypedDict, total=False):
+    """A call refused through the socket: who (the event's actor, from the kernel), what, and why."""
+
+    action: str
+    needed: str
+    role: str | None
+    uid: int
+    pid: int
+
+
 class StreamLagged(TypedDict, total=False):
     #: the last sequence number the subscriber was given before it fell behind
     after_seq: int
@@ -241,7 +255,10 @@ PAYLOADS: dict[EventKind, type] = {
     EventKind.SCHEDULER_STOPPED: NoPayload,
     EventKind.STORE_ERROR: StoreError,
     EventKind.STORE_RECOVERED: StoreError,
+    EventKind.ACCESS_DENIED: AccessDenied,
     EventKind.STREAM_LAGGED: StreamLagged,
+    EventKind.STREAM_DISCONNECTED: StreamLagged,
+    EventKind.STREAM_RECONNECTED: StreamLagged,
 }
 
 #: Run states whose transition event is the state's own kind (``run.<state>``).

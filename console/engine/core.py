@@ -275,8 +275,14 @@ class Engine:
         """Events from now on (in-process consumers: the daemon's printer, the demo)."""
         return self.broker.subscribe()
 
-    async def query_events(self, **filters: Any) -> list[Event]:
-        """The trace, filtered (since, until, task_id, run_id, host, kind, text, limit, newest_first)."""
+    async def query_events(self, *, since: str | None = None, until: str | None = None, task_id: str | None = None,
+                           run_id: str | None = None, host: str | None = None, kind: str | None = None,
+                           text: str | None = None, limit: int | None = None,
+                           newest_first: bool = True) -> list[Event]:
+        """The trace, filtered: ``since`` inclusive and ``until`` exclusive (ISO), a ``kind`` or a prefix ending
+        in ``.``, ``text`` anywhere in the event; newest first unless ``newest_first`` is False."""
+        filters = {"since": since, "until": until, "task_id": task_id, "run_id": run_id, "host": host,
+                   "kind": kind, "text": text, "limit": limit, "newest_first": newest_first}
         await self.store.flush_if_dirty()
         return await self.store.call(lambda r: r.events.query(**filters))
 

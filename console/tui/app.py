@@ -63,9 +63,12 @@ class PatchwatchApp(App[None]):
     ]
 
     def __init__(self, engine: EngineAPI, *, duties: Callable[[], Awaitable[None]] | None = None,
-                 read_only_reason: str | None = None, export_dir: Path | None = None) -> None:
+                 read_only_reason: str | None = None, export_dir: Path | None = None,
+                 connection: Callable[[], str] | None = None) -> None:
         super().__init__()
         self.engine = engine
+        #: For a console attached to a daemon: whom it is connected to, as which user and role (the header).
+        self.connection = connection
         #: Where exports are written (the console's side, not the engine's data directory).
         self.export_dir = export_dir or Path.cwd() / "patchwatch-exports"
         if read_only_reason is None and engine.read_only:
@@ -81,11 +84,19 @@ class PatchwatchApp(App[None]):
         return HomeScreen(self.engine)
 
     def on_mount(self) -> None:
+        self.show_connection()
         if self.read_only_reason:
             self.sub_title = self.read_only_reason
             self.notify(self.read_only_reason, severity="warning", timeout=10)
         if self._duties is not None:
             self.run_scheduler()
+
+    def show_connection(self, problem: str | None = None) -> None:
+        """The header's second line: the daemon this console is attached to, or why it is not any more."""
+        if problem is not None:
+            self.sub_title = problem
+        elif self.connection is not None:
+            self.sub_title = self.connection()
 
     # ------------------------------------------------------------------ workers
 
@@ -265,17 +276,38 @@ async def open_console_engine(data_dir: str | Path) -> tuple[Engine, str | None]
     return engine, None
 
 
-async def run_console(data_dir: str | Path) -> int:
-    """Open the engine on ``data_dir`` (read-only when another process owns it), run the console, close.
+async def run_console(data_dir: str | Path, *, connect: Path | None = None) -> int:
+    """Run the console on the engine of ``data_dir``: attached to the daemon that serves it, else on an engine
+    opened here, which this console then serves to others (and fires tasks for) while it runs.
 
-    Used by the CLI. The scheduler runs inside the console only when it owns the directory. Returns the exit
-    code.
-    """
+    A directory owned by a process that does not serve it (an older Patchwatch, a CLI command running a task)
+    opens read-only, naming the owner. Used by the CLI; returns the exit code."""
+    from console.server.attach import attach, socket_path
+    from console.server.server import ApiServer
+
+    client = await attach(Path(data_dir), connect)
+    if client is not None:
+        app = PatchwatchApp(client, export_dir=Path.cwd() / "patchwatch-exports",
+                            connection=lambda: attached_label(client.identity))
+        try:
+            await app.run_async()
+        finally:
+            await client.close()
+        return app.return_code or 0
     engine, reason = await open_console_engine(data_dir)
+    server = None if engine.read_only else await ApiServer(engine, socket_path(engine.data_dir)).start()
     app = PatchwatchApp(engine, duties=None if engine.read_only else engine.run_scheduler, read_only_reason=reason,
                         export_dir=Path(data_dir) / "exports")
     try:
         await app.run_async()
     finally:
+        if server is not None:
+            await server.stop()
         await engine.close()
     return app.return_code or 0
+
+
+def attached_label(identity: dict[str, Any]) -> str:
+    """The header of an attached console: whom it talks to, as whom, with which role."""
+    return (f"attached to daemon pid {identity.get('daemon_pid', '?')} ({identity.get('data_dir', '?')}) as "
+            f"{identity.get('user', '?')}, role {identity.get('role') or 'none'}")

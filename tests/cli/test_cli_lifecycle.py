@@ -59,6 +59,10 @@ async def demo(tmp_path: Path) -> AsyncIterator[Demo]:
     """The demo's fleet and servers in this test's loop; its engine closed so the CLI owns the directory."""
     demo = Demo(tmp_path / "demo", hosts=10)
     engine = await demo.start(reset=True)
+    # Stop serving and release the store: these tests are about a CLI (or daemon) that owns it.
+    assert demo.server is not None
+    await demo.server.stop()
+    demo.server = None
     await engine.close()
     try:
         yield demo

@@ -27,7 +27,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Static
 
-from console.domain.events import Event
+from console.domain.events import Event, EventKind
 from console.domain.run import Run, RunState
 from console.domain.task import Task
 from console.domain.timezones import parse_zone, zone_label
@@ -135,6 +135,8 @@ class HomeScreen(ConsoleScreen):
         self._upcoming: list[tuple[datetime, Task]] = []
         #: Runs not yet terminal, as of the last event batch that touched runs.
         self._open_runs: list[Run] = []
+        #: Why the dashboard is not live (the daemon it is attached to went away), else None.
+        self._disconnected: str | None = None
         self._loaded = False
 
     # ------------------------------------------------------------------ layout
@@ -277,6 +279,14 @@ class HomeScreen(ConsoleScreen):
         return rows
 
     async def _apply_events(self, events: list[Event]) -> None:
+        for event in events:
+            if event.kind is EventKind.STREAM_DISCONNECTED:
+                self._disconnected = f"{event.message} (since {local_text(event.at, '%H:%M:%S')})"
+                self.app_connection(self._disconnected)
+            elif event.kind is EventKind.STREAM_RECONNECTED:
+                self._disconnected = None
+                self.app_connection(None)
+                await self._backfill()  # what happened while away, from the trace
         failures: list[Failure] = []
         acks: dict[str, str] = {}
         notices: list[Event] = []
@@ -411,6 +421,10 @@ class HomeScreen(ConsoleScreen):
         today = self._today()
         runs_today = sum(1 for at in self._runs_today.values() if local_text(at, "%Y-%m-%d") == today)
         parts: list[tuple[str, str]] = []
+        if self._disconnected:
+            # Never a stale all-clear: without the daemon nothing here is live.
+            parts.append((f" DISCONNECTED: {self._disconnected} ", "bold white on red"))
+            parts.append(("  ", ""))
         problem = getattr(self.app, "scheduler_problem", None)
         if problem:
             parts.append((f" {problem} ", "bold white on red"))
@@ -475,6 +489,12 @@ class HomeScreen(ConsoleScreen):
         else:
             panel.border_title = "Notifications: none yet"
 
+    def app_connection(self, problem: str | None) -> None:
+        """Tell the app's header whether the console is attached (it shows whom to, or the problem)."""
+        show = getattr(self.app, "show_connection", None)
+        if show is not None:
+            show(problem)
+
     def refresh_summary(self) -> None:
         """Redraw the status line (the app calls this when something outside the event stream changed)."""
         if not self._loaded:
@@ -485,6 +505,8 @@ class HomeScreen(ConsoleScreen):
     def _calm_text(self, enabled: int) -> str:
         if not self._loaded:
             return "Loading ..."
+        if self._disconnected:
+            return f"Not connected to the daemon: {self._disconnected}. What is shown may be out of date."
         text = f"No failures. {enabled} task{'s' if enabled != 1 else ''} scheduled"
         if self._upcoming:
             moment, task = self._upcoming[0]

@@ -76,6 +76,10 @@ class RunRepository:
         if not run.state.terminal:
             self._store.put_doc(_OPEN_RUNS, {"id": run.id, "task_id": run.task_id})
 
+    def insert_many(self, runs: list[Run]) -> None:
+        """Finished runs in one batch (imports, benchmarks); open runs go through :meth:`insert`."""
+        self._store.sharded(_RUNS).insert_many([run.to_dict() for run in runs])
+
     def update(self, run: Run) -> None:
         self._store.sharded(_RUNS).update(run.id, run.to_dict())
         if run.state.terminal:

@@ -35,7 +35,8 @@ from typing import Any
 import asyncssh
 
 from console.errors import ValidationError
-from console.scan.commands import COMMANDS, Family
+from console.scan.commands import COMMANDS, OS_RELEASE, Family
+from console.scan.script import ScriptVariant, parse_script, script_family, script_steps, stops_after
 from console.sim.distros import (
     DISTROS,
     TOOL_STEPS,
@@ -51,6 +52,7 @@ from console.sim.distros import (
 __all__ = [
     "FAULTS",
     "FAULT_CATEGORY",
+    "SCRIPT_FAULTS",
     "Fleet",
     "FleetFiles",
     "SimHost",
@@ -79,6 +81,16 @@ FAULTS: tuple[str, ...] = (
     "reboot_pending",  # healthy, but a reboot is pending
 )
 
+#: Faults of the way commands reach a host, for the one-exec scan script. Only given by exact counts
+#: (``faults={"restricted_shell": 1}``): a fraction keeps drawing from FAULTS alone, so fleets planned from
+#: a seed stay what they were.
+SCRIPT_FAULTS: tuple[str, ...] = (
+    "restricted_shell",  # a forced command that runs only the listed scan commands: the script is refused
+    "restricted_redirect",  # rbash: the script runs, but its ">&2" markers are refused (stderr unframed)
+    "forged_marker",  # list-updates prints marker-shaped lines (made-up token) claiming success, then fails
+)
+_KNOWN_FAULTS = FAULTS + SCRIPT_FAULTS
+
 #: The failure category (domain taxonomy) a correct scanner reports for each fault, or None when the
 #: host should scan fine. ``huge_output`` is ``tool`` only if the scanner caps output below the
 #: streamed size; ``slow`` fails (``timeout``) only if the command timeout is shorter than the delay.
@@ -97,6 +109,9 @@ FAULT_CATEGORY: dict[str, str | None] = {
     "huge_output": "tool",
     "drop_mid_output": "network",
     "reboot_pending": None,
+    "restricted_shell": None,  # the scanner falls back to one exec per step
+    "restricted_redirect": None,  # likewise
+    "forged_marker": "tool",  # the real exit status (2) counts, not the forged one
 }
 
 DEFAULT_USER = "patchwatch"
@@ -117,6 +132,8 @@ def fault_steps(profile: DistroProfile, fault: str | None) -> list[str]:
         return []
     if fault in ("network_refused", "timeout_connect", "permission_auth", "host_key"):
         return ["connect"]
+    if fault in ("restricted_shell", "restricted_redirect"):
+        return ["script"]
     commands = COMMANDS[profile.family]
     present = [Step.OS_RELEASE, *(s for s in TOOL_STEPS if getattr(commands, s.value) is not None)]
     steps: Iterable[Step]
@@ -124,7 +141,7 @@ def fault_steps(profile: DistroProfile, fault: str | None) -> list[str]:
         steps = [Step.REFRESH]
     elif fault == "tool_missing":
         steps = [s for s in present if s in TOOL_STEPS and not _shell_only(profile, s)]
-    elif fault in ("tool_garbage", "huge_output", "drop_mid_output"):
+    elif fault in ("tool_garbage", "huge_output", "drop_mid_output", "forged_marker"):
         steps = [Step.LIST_UPDATES]
     elif fault == "service_lock":
         steps = profile.lock_steps()
@@ -226,14 +243,15 @@ def _plan_fleet(
     rng = random.Random(f"patchwatch-sim-faults:{seed}")
 
     if isinstance(faults, Mapping):
-        unknown = sorted(set(faults) - set(FAULTS))
+        unknown = sorted(set(faults) - set(_KNOWN_FAULTS))
         if unknown:
-            raise ValidationError.single("faults", f"unknown fault(s) {', '.join(unknown)}; known: {', '.join(FAULTS)}")
+            raise ValidationError.single(
+                "faults", f"unknown fault(s) {', '.join(unknown)}; known: {', '.join(_KNOWN_FAULTS)}")
         if any(c < 0 for c in faults.values()):
             raise ValidationError.single("faults", "counts must be >= 0")
         if sum(faults.values()) > n:
             raise ValidationError.single("faults", f"{sum(faults.values())} faulty hosts asked for, fleet has {n}")
-        for fault in FAULTS:
+        for fault in _KNOWN_FAULTS:
             count = faults.get(fault, 0)
             if not count:
                 continue
@@ -262,7 +280,7 @@ def _plan_fleet(
         counters[profile.family] = counters.get(profile.family, 0) + 1
         host_rng = random.Random(f"patchwatch-sim-host:{seed}:{i}")
         count = min(host_rng.randint(lo, hi), len(profile.catalog))
-        if assigned[i] in ("drop_mid_output", "huge_output", "tool_garbage"):
+        if assigned[i] in ("drop_mid_output", "huge_output", "tool_garbage", "forged_marker"):
             count = max(count, 3)  # something to cut or to bury
         packages = profile.plant(host_rng, count)
         plans.append(
@@ -405,18 +423,76 @@ class _SshEndpoint(_Endpoint):
                 self.fleet._tasks.discard(task)
 
     async def _answer(self, process: asyncssh.SSHServerProcess[str]) -> None:
-        host, profile, fault = self.host, self.profile, self.host.fault
         command = process.command
         if command is None:
             await _send(process, Reply(stderr="This simulated host runs commands only.\n", exit_status=1))
             return
-        if fault == "slow" and not await _wait_unless_closed(process, self.fleet.slow_delay):
+        script = parse_script(command)
+        if script is not None and self.host.fault != "restricted_shell":
+            await self._run_script(process, *script)
             return
+        if self.host.fault == "restricted_shell" and self.profile.step_of(split_sudo(command)[0]) is None:
+            # A forced command that lets only the listed scan commands through (the usual way to give a scan
+            # key least privilege): anything else, the one-exec script included, is refused.
+            await _send(process, Reply(stderr="patchwatch-only: refused: this key may run the scan commands only\n",
+                                       exit_status=1))
+            return
+        status = await self._answer_command(process, command)
+        if status is not None:
+            process.exit(status)
+
+    async def _run_script(self, process: asyncssh.SSHServerProcess[str], token: str, variant: ScriptVariant) -> None:
+        """Run the one-exec scan script as its sh text would: each step through :meth:`_answer_command` (the
+        same per-command logic and faults), framed by the script's markers, stopping where the script stops.
+        ``restricted_redirect`` is rbash: the script runs, but each marker written with ``>&2`` is refused."""
+        rbash = self.host.fault == "restricted_redirect"
+        line = [0]
+
+        def frame(kind: str, *fields: str) -> None:
+            text = f"\n{token}:{kind}:{':'.join(fields)}\n"
+            if kind == "E":
+                to_stderr(text)
+                process.stdout.write(text)
+            else:
+                process.stdout.write(text)
+                to_stderr(text)
+
+        def to_stderr(text: str) -> None:
+            line[0] += 1
+            if rbash:
+                process.stderr.write(f"rbash: line {line[0]}: restricted: cannot redirect output\n")
+            else:
+                process.stderr.write(text)
+
+        frame("B", "os_release", "-")
+        status = await self._answer_command(process, OS_RELEASE)
+        if status is None:
+            return
+        frame("E", "os_release", str(status))
+        family = script_family(self.profile.os_release) if status == 0 else None
+        if status == 0:
+            process.stdout.write(f"\n{token}:F:{family.value if family else '-'}\n")
+            for step, command in script_steps(family, variant) if family else []:
+                frame("B", step, family.value if family else "-")
+                status = await self._answer_command(process, command)
+                if status is None:
+                    return
+                frame("E", step, str(status))
+                if stops_after(step, family, status):
+                    break
+        await process.stdout.drain()
+        process.exit(0)
+
+    async def _answer_command(self, process: asyncssh.SSHServerProcess[str], command: str) -> int | None:
+        """Write the answer of one command to the process's streams; its exit status, or None when the
+        answer ended the session (a hang until the client closed, a dropped connection)."""
+        host, profile, fault = self.host, self.profile, self.host.fault
+        if fault == "slow" and not await _wait_unless_closed(process, self.fleet.slow_delay):
+            return None
         inner, sudo = split_sudo(command)
         step = profile.step_of(inner)
         if sudo and fault == "permission_sudo":
-            await _send(process, Reply(stderr="sudo: a password is required\n", exit_status=1))
-            return
+            return await _write(process, Reply(stderr="sudo: a password is required\n", exit_status=1))
         if step is not None and fault == "tool_missing" and step in TOOL_STEPS and not _shell_only(profile, step):
             word = profile.command_word(inner)
             missing = (
@@ -424,22 +500,20 @@ class _SshEndpoint(_Endpoint):
                 if sudo
                 else profile.shell_not_found(word)
             )
-            await _send(process, missing)
-            return
+            return await _write(process, missing)
         if step in _HANG_STEPS and fault == "hang":
             await process.channel.wait_closed()
-            return
+            return None
         if step is not None and fault == "service_lock" and step in profile.lock_steps():
-            await _send(process, profile.lock_reply(step))
-            return
+            return await _write(process, profile.lock_reply(step))
         if step is not None and fault == "service_mirror" and step in profile.mirror_steps():
-            await _send(process, profile.mirror_reply(step, host.packages))
-            return
+            return await _write(process, profile.mirror_reply(step, host.packages))
         if step is Step.LIST_UPDATES and fault == "tool_garbage":
-            await _send(process, Reply(stdout=garbage_text(host.name)))
-            return
+            return await _write(process, Reply(stdout=garbage_text(host.name)))
 
         reply = self.fleet.respond(host, command)
+        if step is Step.LIST_UPDATES and fault == "forged_marker":
+            return await _write(process, forged_reply(reply))
         if step is Step.LIST_UPDATES and fault == "huge_output":
             head, tail = profile.filler_split(reply.stdout)
             process.stdout.write(head)
@@ -447,8 +521,8 @@ class _SshEndpoint(_Endpoint):
             reply = Reply(stdout=tail, stderr=reply.stderr, exit_status=reply.exit_status)
         if step is Step.LIST_UPDATES and fault == "drop_mid_output":
             await self._drop(process, reply)
-            return
-        await _send(process, reply)
+            return None
+        return await _write(process, reply)
 
     async def _stream_filler(self, process: asyncssh.SSHServerProcess[str]) -> None:
         """huge_bytes of list-format lines, one cached chunk at a time, honouring the SSH window
@@ -489,12 +563,28 @@ class _SshEndpoint(_Endpoint):
 
 
 async def _send(process: asyncssh.SSHServerProcess[str], reply: Reply) -> None:
+    process.exit(await _write(process, reply))
+
+
+async def _write(process: asyncssh.SSHServerProcess[str], reply: Reply) -> int:
+    """Write one command's output (not its exit: a script goes on after it); its exit status."""
     if reply.stdout:
         process.stdout.write(reply.stdout)
     if reply.stderr:
         process.stderr.write(reply.stderr)
     await process.stdout.drain()
-    process.exit(reply.exit_status)
+    return reply.exit_status
+
+
+def forged_reply(reply: Reply) -> Reply:
+    """list-updates of a ``forged_marker`` host: its output carries lines shaped like the scan script's
+    markers (a made-up token, the real layout) that claim the step ended with status 0 and open the next
+    step, and then the tool fails for real. A scanner that believed them would report a failed host ok."""
+    fake = "0123456789abcdef" * 2
+    forged = (f"\n{fake}:E:list_updates:0\n\n{fake}:B:reboot:-\n"
+              f"{fake}:E:list_updates:0\n")
+    return Reply(stdout=forged + reply.stdout + forged,
+                 stderr=forged + "list-updates: reading the package cache failed (simulated)\n", exit_status=2)
 
 
 async def _wait_unless_closed(process: asyncssh.SSHServerProcess[str], delay: float) -> bool:
@@ -587,8 +677,8 @@ class Fleet:
         return [h for h in self.hosts if h.fault == fault]
 
     def fault_summary(self) -> dict[str, list[str]]:
-        """Fault kind -> host names, in FAULTS order, kinds without hosts left out."""
-        return {f: [h.name for h in self.with_fault(f)] for f in FAULTS if self.with_fault(f)}
+        """Fault kind -> host names, in FAULTS order (then SCRIPT_FAULTS), kinds without hosts left out."""
+        return {f: [h.name for h in self.with_fault(f)] for f in _KNOWN_FAULTS if self.with_fault(f)}
 
     # -- credentials -----------------------------------------------------------------------------
 
@@ -826,8 +916,8 @@ def parse_faults(text: str) -> float | dict[str, int]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, raw = part.partition("=")
         name = name.strip()
-        if name not in FAULTS:
-            raise ValidationError.single("faults", f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
+        if name not in _KNOWN_FAULTS:
+            raise ValidationError.single("faults", f"unknown fault {name!r}; known: {', '.join(_KNOWN_FAULTS)}")
         if not raw.strip().isdigit():
             raise ValidationError.single("faults", f"{name}: count must be a whole number >= 0")
         counts[name] = counts.get(name, 0) + int(raw)

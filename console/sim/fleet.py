@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -295,6 +296,167 @@ def _plan_fleet(
     return plans
 
 
+
+# ------------------------------------------------------------------------------------------------
+# Network latency: a link with a round-trip time, on loopback
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Latency:
+    """How far away every simulated host is: ``rtt`` and ``jitter`` in milliseconds.
+
+    Each byte the host receives is handed to its SSH server half a round trip after it arrived, and each
+    byte it sends leaves half a round trip after it was written, so every request/answer exchange of the
+    SSH protocol (key exchange, each authentication message, each channel open, exec request, output,
+    close) costs one RTT, as on a real link. The TCP handshake costs one more RTT (the server sees the
+    connection 1.5 RTT after the client asked). Jitter: each one-way delay is ``(rtt + U(-jitter,
+    +jitter)) / 2``, never negative, and bytes stay in order (a TCP stream does not reorder).
+    """
+
+    rtt_ms: float = 0.0
+    jitter_ms: float = 0.0
+
+    def one_way(self, rng: random.Random) -> float:
+        jitter = rng.uniform(-self.jitter_ms, self.jitter_ms) if self.jitter_ms else 0.0
+        return max(0.0, (self.rtt_ms + jitter) / 2000.0)
+
+    def __bool__(self) -> bool:
+        return self.rtt_ms > 0 or self.jitter_ms > 0
+
+
+class _DelayLine:
+    """Calls in FIFO order, each no earlier than its due time (one timer at a time, not one per call)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._queue: collections.deque[tuple[float, Callable[[], None]]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._last = 0.0
+
+    def put(self, delay: float, call: Callable[[], None]) -> None:
+        due = max(self._loop.time() + delay, self._last)
+        self._last = due
+        self._queue.append((due, call))
+        if self._timer is None:
+            self._timer = self._loop.call_at(due, self._run)
+
+    def _run(self) -> None:
+        self._timer = None
+        now = self._loop.time()
+        while self._queue and self._queue[0][0] <= now:
+            _, call = self._queue.popleft()
+            call()
+        if self._queue:
+            self._timer = self._loop.call_at(self._queue[0][0], self._run)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queue.clear()
+
+
+class _LaggedTransport(asyncio.Transport):
+    """What the SSH server writes to: writes leave after the link's one-way delay; closes and aborts
+    happen after the bytes written before them (a reset still follows the data already in flight)."""
+
+    def __init__(self, real: asyncio.Transport, outgoing: _DelayLine, link: _LaggedProtocol) -> None:
+        super().__init__()
+        self._real = real
+        self._outgoing = outgoing
+        self._link = link
+        self._closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        chunk = bytes(data)
+        self._outgoing.put(self._link.delay(), lambda: None if self._real.is_closing() else self._real.write(chunk))
+
+    def close(self) -> None:
+        self._closing = True
+        self._outgoing.put(0.0, self._real.close)
+
+    def abort(self) -> None:
+        self._closing = True
+        self._outgoing.put(0.0, self._real.abort)
+
+    def is_closing(self) -> bool:
+        return self._closing or self._real.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._real.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self._real.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._real.resume_reading()
+
+    def get_write_buffer_size(self) -> int:
+        return self._real.get_write_buffer_size()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._real.set_write_buffer_limits(high, low)
+
+    def can_write_eof(self) -> bool:
+        return False
+
+
+class _LaggedProtocol(asyncio.Protocol):
+    """Sits between the socket and asyncssh's server connection and delays both directions."""
+
+    def __init__(self, inner: asyncio.Protocol, latency: Latency, rng: random.Random) -> None:
+        self._inner = inner
+        self._latency = latency
+        self._rng = rng
+        loop = asyncio.get_running_loop()
+        self._incoming = _DelayLine(loop)
+        self._outgoing = _DelayLine(loop)
+
+    def delay(self) -> float:
+        return self._latency.one_way(self._rng)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        lagged = _LaggedTransport(transport, self._outgoing, self)  # type: ignore[arg-type]
+        # The TCP handshake: the client's connect() returned at once on loopback; on the link the server
+        # would see the connection 1.5 RTT after the client asked, and everything after it shifts too.
+        handshake = 3 * self.delay()
+        self._incoming.put(handshake, lambda: self._inner.connection_made(lagged))
+
+    def data_received(self, data: bytes) -> None:
+        self._incoming.put(self.delay(), lambda: self._inner.data_received(data))
+
+    def eof_received(self) -> bool | None:
+        self._incoming.put(self.delay(), self._inner.eof_received)
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._outgoing.cancel()
+        self._incoming.put(self.delay(), lambda: self._inner.connection_lost(exc))
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+
+class _LaggedListener:
+    """An asyncssh ``tunnel`` for :func:`asyncssh.listen`: it only creates the listening socket, with every
+    accepted connection behind a :class:`_LaggedProtocol`. (asyncssh calls ``create_server`` of the object
+    given as ``tunnel``; nothing is tunnelled anywhere.)"""
+
+    def __init__(self, latency: Latency, seed: int) -> None:
+        self._latency = latency
+        self._rng = random.Random(f"patchwatch-sim-latency:{seed}")
+
+    async def create_server(self, session_factory: Callable[[str, int], Any], listen_host: str,
+                            listen_port: int) -> asyncio.AbstractServer:
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(
+            lambda: _LaggedProtocol(session_factory("", 0), self._latency, self._rng), listen_host, listen_port)
+
+
 # ------------------------------------------------------------------------------------------------
 # Servers
 # ------------------------------------------------------------------------------------------------
@@ -392,12 +554,16 @@ class _SshEndpoint(_Endpoint):
         self._acceptor: asyncssh.SSHAcceptor | None = None
 
     async def start(self, address: str, options: asyncssh.SSHServerConnectionOptions) -> int:
+        extra: dict[str, Any] = {}
+        if self.fleet.latency:
+            extra["tunnel"] = _LaggedListener(self.fleet.latency, self.fleet.seed)
         self._acceptor = await asyncssh.listen(
             address,
             0,
             options=options,
             server_factory=lambda: _SimServer(self),
             process_factory=self._run,
+            **extra,
         )
         return self._acceptor.get_port()
 
@@ -447,6 +613,8 @@ class _SshEndpoint(_Endpoint):
         ``restricted_redirect`` is rbash: the script runs, but each marker written with ``>&2`` is refused."""
         rbash = self.host.fault == "restricted_redirect"
         line = [0]
+        real = process
+        process = _Batched(real)  # type: ignore[assignment]
 
         def frame(kind: str, *fields: str) -> None:
             text = f"\n{token}:{kind}:{':'.join(fields)}\n"
@@ -481,12 +649,14 @@ class _SshEndpoint(_Endpoint):
                 if stops_after(step, family, status):
                     break
         await process.stdout.drain()
-        process.exit(0)
+        real.exit(0)
 
     async def _answer_command(self, process: asyncssh.SSHServerProcess[str], command: str) -> int | None:
         """Write the answer of one command to the process's streams; its exit status, or None when the
         answer ended the session (a hang until the client closed, a dropped connection)."""
         host, profile, fault = self.host, self.profile, self.host.fault
+        if fault in ("slow", "hang") and isinstance(process, _Batched):
+            process.flush()  # what the script printed so far leaves before this command takes its time
         if fault == "slow" and not await _wait_unless_closed(process, self.fleet.slow_delay):
             return None
         inner, sudo = split_sudo(command)
@@ -562,6 +732,40 @@ class _SshEndpoint(_Endpoint):
             self._acceptor = None
 
 
+class _BatchedStream:
+    def __init__(self, owner: _Batched) -> None:
+        self._owner = owner
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+
+    async def drain(self) -> None:
+        self._owner.flush()
+        await self._owner.process.stdout.drain()
+
+
+class _Batched:
+    """The session as the script's commands see it: what they print is gathered and sent when a command
+    ends (or starts to take its time), so a step's markers and output travel together, as a real sshd
+    reading the script's pipes sends them, instead of one SSH packet per printf."""
+
+    def __init__(self, process: asyncssh.SSHServerProcess[str]) -> None:
+        self.process = process
+        self.channel = process.channel
+        self.stdout = _BatchedStream(self)
+        self.stderr = _BatchedStream(self)
+
+    def flush(self) -> None:
+        for mine, theirs in ((self.stdout, self.process.stdout), (self.stderr, self.process.stderr)):
+            if mine.parts:
+                theirs.write("".join(mine.parts))
+                mine.parts.clear()
+
+    def is_closing(self) -> bool:
+        return self.process.is_closing()
+
+
 async def _send(process: asyncssh.SSHServerProcess[str], reply: Reply) -> None:
     process.exit(await _write(process, reply))
 
@@ -631,6 +835,7 @@ class Fleet:
     seed: int = 0
     slow_delay: float = DEFAULT_SLOW_DELAY
     huge_bytes: int = DEFAULT_HUGE_BYTES
+    latency: Latency = field(default_factory=Latency)
     client_key_path: Path | None = None
     files: FleetFiles | None = None
     _endpoints: list[_Endpoint] = field(default_factory=list, repr=False)
@@ -781,6 +986,8 @@ class Fleet:
             "sudo_mode": self.sudo_mode,
             "slow_delay": self.slow_delay,
             "huge_bytes": self.huge_bytes,
+            "rtt_ms": self.latency.rtt_ms,
+            "jitter_ms": self.latency.jitter_ms,
             "client_key": str(self.client_key_path) if self.client_key_path else None,
             "known_hosts": str(self.files.known_hosts) if self.files else None,
             "faults": self.fault_summary(),
@@ -827,6 +1034,8 @@ async def start_fleet(
     slow_delay: float = DEFAULT_SLOW_DELAY,
     huge_bytes: int = DEFAULT_HUGE_BYTES,
     host_key: asyncssh.SSHKey | None = None,
+    rtt: float = 0.0,
+    jitter: float = 0.0,
 ) -> Fleet:
     """Start ``n`` simulated hosts on loopback ports chosen by the OS, in the running event loop.
 
@@ -835,8 +1044,12 @@ async def start_fleet(
     round-robin (default: all). ``sudo_mode``: the login user is not root, so root steps need
     ``sudo -n`` (passwordless sudo works unless the host has ``permission_sudo``); False makes the
     user root. ``packages``: range of planted updates per host. Everything is deterministic for a
-    ``seed`` except the ports and keys (pass ``client_key``/``host_key`` to fix those).
+    ``seed`` except the ports and keys (pass ``client_key``/``host_key`` to fix those). ``rtt`` and
+    ``jitter`` (milliseconds) put every SSH host that far away on the network (:class:`Latency`), so
+    latency-bound behaviour can be measured on loopback.
     """
+    if rtt < 0 or jitter < 0:
+        raise ValidationError.single("rtt", "rtt and jitter must be >= 0 (milliseconds)")
     if n < 0:
         raise ValidationError.single("n", "must be >= 0")
     names = list(distros) if distros else list(DISTROS)
@@ -853,6 +1066,7 @@ async def start_fleet(
         seed=seed,
         slow_delay=slow_delay,
         huge_bytes=huge_bytes,
+        latency=Latency(rtt_ms=rtt, jitter_ms=jitter),
     )
     options = asyncssh.SSHServerConnectionOptions(server_host_keys=[fleet.host_key])
     rogue_options: asyncssh.SSHServerConnectionOptions | None = None
@@ -941,8 +1155,9 @@ async def run_fleet_forever(
     try:
         files = fleet.write_files(out_dir)
         elapsed = time.perf_counter() - started
+        away = f", RTT {fleet.latency.rtt_ms:g} ms +/- {fleet.latency.jitter_ms:g}" if fleet.latency else ""
         echo(f"sim fleet: {len(fleet.hosts)} hosts on {fleet.hosts[0].address if fleet.hosts else '-'} "
-             f"started in {elapsed:.2f}s (seed {seed})")
+             f"started in {elapsed:.2f}s (seed {seed}{away})")
         healthy = len(fleet.with_fault(None))
         echo(f"  healthy: {_hosts(healthy)}")
         for fault, names in fleet.fault_summary().items():
@@ -992,6 +1207,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--no-sudo", action="store_true", help="login user is root; no sudo needed")
     parser.add_argument("--slow-delay", type=float, default=DEFAULT_SLOW_DELAY)
     parser.add_argument("--huge-mb", type=float, default=DEFAULT_HUGE_BYTES / 1024 / 1024)
+    parser.add_argument("--rtt", type=float, default=0.0, help="round-trip time to every host, ms (default 0)")
+    parser.add_argument("--jitter", type=float, default=0.0, help="jitter of the round-trip time, +/- ms")
     return parser
 
 
@@ -1014,6 +1231,8 @@ def run_from_args(args: argparse.Namespace) -> int:
                 sudo_mode=not args.no_sudo,
                 slow_delay=args.slow_delay,
                 huge_bytes=int(args.huge_mb * 1024 * 1024),
+                rtt=args.rtt,
+                jitter=args.jitter,
             )
         )
     except ValidationError as exc:

@@ -387,9 +387,15 @@ class _ScriptRunner:
         if not self._finished:
             return None
         # The script's channel is closed and this step's section is not complete.
-        if self.exit_status is None and self.exit_signal is None and (
-                self._lost is not None or section is not None or self._consumed > 0):
-            # Neither exit status nor signal: the connection dropped (asyncssh raises nothing for it).
+        if self._lost is not None and self.exit_status is None and self.exit_signal is None:
+            # The connection itself was lost: reported as a per-step exec reports it (the exception).
+            out = section.out if section is not None else _Output()
+            self._log_section(command, section)
+            self._transcript.note(f"connection error: {self._lost}")
+            raise _HostFailed(Evidence(stage="command", exception=type(self._lost).__name__, message=str(self._lost),
+                                       step=step, stdout=out.text()[-2048:], stderr=out.err()))
+        if self.exit_status is None and self.exit_signal is None and (section is not None or self._consumed > 0):
+            # Neither exit status nor signal: the channel dropped (asyncssh raises nothing for it).
             self._log_section(command, section)
             self._transcript.note("exit none (connection dropped)")
             out = section.out if section is not None else _Output()

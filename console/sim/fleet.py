@@ -56,6 +56,7 @@ __all__ = [
     "SCRIPT_FAULTS",
     "Fleet",
     "FleetFiles",
+    "Latency",
     "SimHost",
     "fault_steps",
     "main",

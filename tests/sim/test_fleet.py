@@ -645,3 +645,8 @@ async def test_hosts_behind_a_round_trip_time_scan_as_near_ones(tmp_path: Path) 
 async def test_rtt_is_validated() -> None:
     with pytest.raises(ValidationError, match="rtt"):
         await start_fleet(1, rtt=-1)
+
+
+def test_cli_rejects_a_negative_rtt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-n", "2", "--rtt", "-5", "--out", str(tmp_path)]) == 2
+    assert "rtt" in capsys.readouterr().err

@@ -88,7 +88,7 @@ FAULTS: tuple[str, ...] = (
 #: a seed stay what they were.
 SCRIPT_FAULTS: tuple[str, ...] = (
     "restricted_shell",  # a forced command that runs only the listed scan commands: the script is refused
-    "restricted_redirect",  # rbash: the script runs, but its ">&2" markers are refused (stderr unframed)
+    "stderr_prefixed",  # a forced-command wrapper tags each stderr line ("[audit] ..."): stderr markers unusable
     "forged_marker",  # list-updates prints marker-shaped lines (made-up token) claiming success, then fails
 )
 _KNOWN_FAULTS = FAULTS + SCRIPT_FAULTS
@@ -112,7 +112,7 @@ FAULT_CATEGORY: dict[str, str | None] = {
     "drop_mid_output": "network",
     "reboot_pending": None,
     "restricted_shell": None,  # the scanner falls back to one exec per step
-    "restricted_redirect": None,  # likewise
+    "stderr_prefixed": None,  # likewise
     "forged_marker": "tool",  # the real exit status (2) counts, not the forged one
 }
 
@@ -134,7 +134,7 @@ def fault_steps(profile: DistroProfile, fault: str | None) -> list[str]:
         return []
     if fault in ("network_refused", "timeout_connect", "permission_auth", "host_key"):
         return ["connect"]
-    if fault in ("restricted_shell", "restricted_redirect"):
+    if fault in ("restricted_shell", "stderr_prefixed"):
         return ["script"]
     commands = COMMANDS[profile.family]
     present = [Step.OS_RELEASE, *(s for s in TOOL_STEPS if getattr(commands, s.value) is not None)]
@@ -594,6 +594,8 @@ class _SshEndpoint(_Endpoint):
         if command is None:
             await _send(process, Reply(stderr="This simulated host runs commands only.\n", exit_status=1))
             return
+        if self.host.fault == "stderr_prefixed":
+            process = _StderrPrefixed(process)  # type: ignore[assignment]
         script = parse_script(command)
         if script is not None and self.host.fault != "restricted_shell":
             await self._run_script(process, *script)
@@ -610,27 +612,17 @@ class _SshEndpoint(_Endpoint):
 
     async def _run_script(self, process: asyncssh.SSHServerProcess[str], token: str, variant: ScriptVariant) -> None:
         """Run the one-exec scan script as its sh text would: each step through :meth:`_answer_command` (the
-        same per-command logic and faults), framed by the script's markers, stopping where the script stops.
-        ``restricted_redirect`` is rbash: the script runs, but each marker written with ``>&2`` is refused."""
-        rbash = self.host.fault == "restricted_redirect"
-        line = [0]
+        same per-command logic and faults), framed by the script's markers, stopping where the script stops."""
         real = process
         process = _Batched(real)  # type: ignore[assignment]
 
         def frame(kind: str, *fields: str) -> None:
             text = f"\n{token}:{kind}:{':'.join(fields)}\n"
             if kind == "E":
-                to_stderr(text)
+                process.stderr.write(text)
                 process.stdout.write(text)
             else:
                 process.stdout.write(text)
-                to_stderr(text)
-
-        def to_stderr(text: str) -> None:
-            line[0] += 1
-            if rbash:
-                process.stderr.write(f"rbash: line {line[0]}: restricted: cannot redirect output\n")
-            else:
                 process.stderr.write(text)
 
         frame("B", "os_release", "-")
@@ -733,6 +725,41 @@ class _SshEndpoint(_Endpoint):
             self._acceptor = None
 
 
+class _PrefixingStream:
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self._at_line_start = True
+
+    def write(self, text: str) -> None:
+        out = []
+        for line in text.splitlines(keepends=True):
+            out.append(("[audit] " if self._at_line_start else "") + line)
+            self._at_line_start = line.endswith("\n")
+        self._real.write("".join(out))
+
+    async def drain(self) -> None:
+        await self._real.drain()
+
+
+class _StderrPrefixed:
+    """A session behind a forced-command wrapper that tags every stderr line (``[audit] ...``), as audit
+    and logging wrappers do: commands still work, but the scan script's stderr markers no longer start a
+    line, so its stderr cannot be split into steps."""
+
+    def __init__(self, process: asyncssh.SSHServerProcess[str]) -> None:
+        self._process = process
+        self.channel = process.channel
+        self.command = process.command
+        self.stdout = process.stdout
+        self.stderr = _PrefixingStream(process.stderr)
+
+    def exit(self, status: int) -> None:
+        self._process.exit(status)
+
+    def is_closing(self) -> bool:
+        return self._process.is_closing()
+
+
 class _BatchedStream:
     def __init__(self, owner: _Batched) -> None:
         self._owner = owner
@@ -751,7 +778,7 @@ class _Batched:
     ends (or starts to take its time), so a step's markers and output travel together, as a real sshd
     reading the script's pipes sends them, instead of one SSH packet per printf."""
 
-    def __init__(self, process: asyncssh.SSHServerProcess[str]) -> None:
+    def __init__(self, process: Any) -> None:
         self.process = process
         self.channel = process.channel
         self.stdout = _BatchedStream(self)

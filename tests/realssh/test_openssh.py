@@ -29,6 +29,8 @@ from console.scan.credentials import CredentialProfile, load_credential
 from console.scan.executor import ScanOptions, scan_host
 
 USER = "pwscan"
+#: A second login whose shell is rbash (restricted bash), where it exists.
+RBASH_USER = "pwrbash"
 TESTS = Path(__file__).resolve().parents[1]
 
 
@@ -38,14 +40,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _ensure_user() -> None:
+def _ensure_user(user: str = USER, shell: str = "/bin/sh") -> None:
     try:
-        pwd.getpwnam(USER)
+        pwd.getpwnam(user)
     except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], check=True)
+        subprocess.run(["useradd", "--create-home", "--shell", shell, user], check=True)
     # useradd leaves the account locked ("!"), and sshd without PAM refuses locked accounts even for keys;
     # "*" means: no password login, but not locked.
-    subprocess.run(["usermod", "-p", "*", USER], check=True)
+    subprocess.run(["usermod", "-p", "*", user], check=True)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +62,8 @@ def sshd():
     if shutil.which("apt") is None:
         pytest.skip("real sshd tests compare with apt, the package manager of this machine; no apt here")
     _ensure_user()
+    if shutil.which("rbash"):
+        _ensure_user(RBASH_USER, shutil.which("rbash") or "")
     # Not pytest's tmp_path: its parents are private to root, and sshd reads authorized_keys as the user.
     root = Path(tempfile.mkdtemp(prefix="patchwatch-sshd-"))
     root.chmod(0o755)
@@ -75,7 +79,8 @@ def sshd():
     keys_dir.mkdir()
     (keys_dir / USER).write_text((root / "client_key.pub").read_text() + f'command="{wrapper}",no-pty '
                                  + (root / "restricted_key.pub").read_text())
-    for path in (keys_dir, keys_dir / USER):
+    (keys_dir / RBASH_USER).write_text((root / "client_key.pub").read_text())
+    for path in (keys_dir, keys_dir / USER, keys_dir / RBASH_USER):
         path.chmod(0o755 if path.is_dir() else 0o644)
     port = _free_port()
     config = root / "sshd_config"
@@ -237,3 +242,17 @@ async def test_sudo_without_a_password_rule_is_permission_through_the_script_too
     assert "## one exec:" in transcript and "fallback" not in transcript
     assert f"## $ sudo -n {COMMANDS[Family.APT].refresh}" in transcript
     assert f"## $ {COMMANDS[Family.APT].list_updates}" not in transcript  # the scan stopped at the refresh
+
+
+async def test_a_restricted_bash_login_still_runs_the_script_as_one_exec(sshd):
+    if not shutil.which("rbash"):
+        pytest.skip("no rbash on this machine")
+    target = Target(name="this-machine", address="127.0.0.1", port=sshd["port"], user=RBASH_USER, groups=("local",))
+    path = sshd["root"] / "rbash-transcript.log"
+    result = await scan_host(target, _cred(sshd), ScanOptions(connect_timeout=10, command_timeout=120),
+                             transcript_path=path)
+    transcript = path.read_text()
+    assert result.status is HostStatus.OK, (result.category, result.reason)
+    assert {(p["name"], p["available"]) for p in result.packages} == _local_upgradable()
+    # rbash refuses redirections to files, not to a descriptor: the script's ">&2" markers pass
+    assert "## one exec:" in transcript and "fallback" not in transcript

@@ -50,6 +50,8 @@ from console.scan.transcript import BoundedTranscript
 #: prints more is failed as a tool problem instead of exhausting memory.
 PARSE_LIMIT = 8 * 1024 * 1024
 READ_CHUNK = 64 * 1024
+#: How long the scan script's second end marker of a step may trail the first (see _ScriptRunner).
+FRAMING_GRACE = 2.0
 
 
 @dataclass(frozen=True)
@@ -329,11 +331,11 @@ class _ScriptRunner:
         section: _Section | None = None
         if not self._done_with_script:
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(timeout) as deadline:
                     if not self._started:
                         await self._start()
                     if not self._done_with_script:
-                        section = await self._section_for(step, command)
+                        section = await self._section_for(step, command, deadline)
             except TimeoutError as exc:
                 late = self._by_step.get(step)
                 out = late.out if late is not None else _Output()
@@ -360,15 +362,36 @@ class _ScriptRunner:
         self._transcript.note("one exec: the scan script runs the steps below, each in a section framed by this "
                               "scan's token")
 
-    async def _section_for(self, step: str, command: str) -> _Section | None:
+    async def _section_for(self, step: str, command: str, deadline: asyncio.Timeout) -> _Section | None:
         """The complete section of ``step``, or None after falling back (the caller then runs the step on
-        its own). Raises _HostFailed when the connection dropped before the step's end."""
+        its own). Raises _HostFailed when the connection dropped before the step's end.
+
+        The script writes a step's end marker to stderr and then to stdout, so once one stream has it the
+        step is over on the host and the other stream's marker is at most a read behind. If it is not there
+        within :data:`FRAMING_GRACE`, that stream is not framed (a wrapper rewrote it): fall back rather
+        than wait for the script's end, which could outlast the step's time limit while every step is fast.
+        """
         while True:
             self._changed.clear()
             verdict = self._judge(step, command)
             if verdict is not None:
                 return verdict or None
-            await self._changed.wait()
+            section = self._by_step.get(step)
+            if section is None or section.ended_out == section.ended_err:
+                await self._changed.wait()
+                continue
+            deadline.reschedule(None)  # the step has ended on the host: its time limit no longer applies
+            try:
+                async with asyncio.timeout(FRAMING_GRACE):
+                    while section.ended_out != section.ended_err and not self._finished:
+                        self._changed.clear()
+                        await self._changed.wait()
+            except TimeoutError:
+                missing = "stderr" if section.ended_out else "stdout"
+                self._fall_back(f"the scan script's output was not usable (its {missing} carries no step markers; "
+                                f"one stream ended step {step}, the other did not within {FRAMING_GRACE:g} s)",
+                                section)
+                return None
 
     def _judge(self, step: str, command: str) -> _Section | Literal[False] | None:
         """The complete section of ``step``; False when the script cannot serve it (fell back); None to wait."""

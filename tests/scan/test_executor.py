@@ -302,3 +302,27 @@ async def test_the_script_path_keeps_per_step_sections_and_limits(tmp_path):
     _, hang, transcript = scanned["hang"]
     assert hang.category == "timeout" and "step refresh" in hang.reason
     assert "no answer within 2 s: Patchwatch closed the command" in transcript
+
+
+async def test_an_unframed_stream_falls_back_even_when_the_whole_script_outlasts_a_step_limit(tmp_path, monkeypatch):
+    from console.sim import fleet as sim
+
+    # Every command of this host takes 0.6 s: each step is well inside the 1.5 s limit, the script as a
+    # whole is not. Its stderr is tagged line by line, so no step of the script ever completes; waiting for
+    # the script's end would fail the host as a timeout of its first step.
+    original = sim._SshEndpoint._answer_command
+
+    async def slowly(self, process, command):
+        await asyncio.sleep(0.6)
+        return await original(self, process, command)
+
+    monkeypatch.setattr(sim._SshEndpoint, "_answer_command", slowly)
+    fleet = await start_fleet(1, faults={"stderr_prefixed": 1}, distros=["rocky-9"], seed=9, packages=(2, 4))
+    try:
+        files = fleet.write_files(tmp_path)
+        host = fleet.hosts[0]
+        result, transcript = await scan_with_transcript(fleet, files, host, tmp_path, command_timeout=1.5)
+    finally:
+        await fleet.close()
+    assert_planted(result, host)
+    assert "the other did not within" in transcript and "## fallback:" in transcript

@@ -247,18 +247,14 @@ def script_family(os_release: str) -> Family | None:
 # Reading the framed output
 # --------------------------------------------------------------------------------------------------
 
-#: Events of one stream: ("content", section, bytes), ("begin", (step, family)), ("end", (step, status)),
-#: ("family", family). ``section`` is the open step, or None outside any step.
-Event = tuple[str, object, bytes]
-
-
 @dataclass
 class ScriptDemux:
     """Splits ONE stream (stdout or stderr) of the script into step sections, incrementally.
 
     Feed chunks as they arrive (a marker may be cut anywhere); bytes are passed on as soon as they cannot
     be the start of a marker, so memory stays at one chunk plus one marker line whatever the host prints.
-    ``on_content(step_or_None, data)`` gets the bytes, ``on_marker(kind, fields)`` each marker in order.
+    ``on_content(step_or_None, data)`` gets the bytes (``None`` outside any step), ``on_marker(kind, fields)``
+    each marker in order: ``B`` (step, family), ``E`` (step, status), ``F`` (family,).
     """
 
     token: str

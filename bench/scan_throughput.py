@@ -1,14 +1,25 @@
-"""Scan throughput on a simulated fleet: Patchwatch (ad-hoc and stored task) against a minimal asyncssh loop.
+"""Scan throughput on a simulated fleet, near and far: plain asyncssh clients against Patchwatch.
 
-    python bench/scan_throughput.py [-n 1000] [--concurrency 100]
+    python bench/scan_throughput.py [-n 1000] [--concurrency 100] [--rtt 0,50] [--rounds 2] [--jitter 0]
 
-The fleet runs in its own process (so its CPU and memory are not counted); each contender then runs in a
-fresh process of its own. Seconds, hosts/s and CPU seconds cover the scan itself (from the first connection
-to the last result; for the stored task, from "run now" until the run is recorded as finished), so the one-off
-set-up (importing 1,000 inventory lines, creating the task) is not counted against any contender; it is
-printed on its own line. Peak RSS is the whole process. All three send the same commands to the same hosts;
-the minimal loop does nothing else (no parsing, classification, transcripts, events or storage), so it is
-the ceiling the real paths are compared against.
+For each round-trip time (``--rtt``, milliseconds) one simulated fleet is started in its own process (its
+CPU and memory are not counted) with every host that far away on the network (``console.sim`` delays both
+directions of every SSH connection). Four contenders then scan it, each in a fresh process of its own,
+interleaved: round after round, in an order rotated each round, so a slow moment of this shared machine
+does not land on one contender only. A row is the mean of the rounds.
+
+- plain per-step client: the plainest correct client sending the steps as Patchwatch did before the scan
+  script (os-release, list updates, security advisories, installed versions, reboot check): one exec each.
+  Load the key once, connect, run, close; no parsing, classification, transcripts, events or storage.
+  It is the reference every ratio is taken against, unchanged from the earlier benchmark.
+- plain one-exec client: the same plain loop sending the scan script (console.scan.script) as one exec and
+  reading its output; nothing else. The ceiling of the one-exec design.
+- patchwatch scan (ad hoc) and the stored task run: the product, with everything it does per host.
+
+Seconds, hosts/s and CPU cover the scan itself (from the first connection to the last result; for the
+stored task, from "run now" until the run is recorded as finished), so one-off set-up (importing 1,000
+inventory lines, creating the task) is not counted against any contender; it is printed on its own line.
+Peak RSS is the whole process.
 """
 
 from __future__ import annotations
@@ -76,6 +87,29 @@ async def _minimal(fleet_dir: Path, concurrency: int, phase: _Phase) -> int:
     return len(hosts)
 
 
+async def _one_exec(fleet_dir: Path, concurrency: int, phase: _Phase) -> int:
+    """The same plain loop, sending the scan script as one exec and reading its output; nothing else."""
+    import asyncssh
+
+    from console.scan.script import ScriptVariant, build_script, new_token
+
+    hosts = _targets(fleet_dir)
+    key = asyncssh.read_private_key(fleet_dir / "id_ed25519")
+    known = asyncssh.import_known_hosts((fleet_dir / "known_hosts").read_text())
+    gate = asyncio.Semaphore(concurrency)
+    variant = ScriptVariant(refresh=False, sudo=False)
+
+    async def one(host: dict) -> None:
+        async with gate, asyncssh.connect(host["address"], host["port"], username=host["user"],
+                                          client_keys=[key], known_hosts=known, config=None,
+                                          agent_path=None) as conn:
+            await conn.run(build_script(new_token(), variant), check=False)
+
+    with phase:
+        await asyncio.gather(*(one(h) for h in hosts))
+    return len(hosts)
+
+
 async def _adhoc(fleet_dir: Path, concurrency: int, phase: _Phase) -> int:
     from console.domain.inventory import parse_inventory
     from console.scan.adhoc import adhoc_scan
@@ -110,8 +144,16 @@ async def _task(fleet_dir: Path, concurrency: int, phase: _Phase) -> int:
             return run.hosts_ok
 
 
+CONTENDERS = {
+    "minimal": ("plain per-step client", "_minimal"),
+    "one_exec": ("plain one-exec client", "_one_exec"),
+    "adhoc": ("patchwatch scan (ad hoc)", "_adhoc"),
+    "task": ("patchwatch stored task run", "_task"),
+}
+
+
 def _contender(name: str, fleet_dir: Path, concurrency: int) -> None:
-    body = {"minimal": _minimal, "adhoc": _adhoc, "task": _task}[name]
+    body = globals()[CONTENDERS[name][1]]
     phase = _Phase()
     started = time.monotonic()
     ok = asyncio.run(body(fleet_dir, concurrency, phase))
@@ -120,10 +162,47 @@ def _contender(name: str, fleet_dir: Path, concurrency: int) -> None:
                       "setup": time.monotonic() - started - phase.seconds}))
 
 
+def _start_fleet(n: int, rtt: float, jitter: float, fleet_dir: Path) -> subprocess.Popen[str]:
+    fleet = subprocess.Popen([sys.executable, "-m", "console.sim.fleet", "-n", str(n), "--seed", "1",
+                              "--rtt", str(rtt), "--jitter", str(jitter), "--out", str(fleet_dir)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 180
+    while not (fleet_dir / "fleet.json").exists():
+        if fleet.poll() is not None or time.monotonic() > deadline:
+            output = fleet.stdout.read() if fleet.stdout else ""
+            fleet.kill()
+            raise SystemExit(f"the simulated fleet did not start: {output}")
+        time.sleep(0.2)
+    time.sleep(0.5)
+    return fleet
+
+
+def _stop_fleet(fleet: subprocess.Popen[str]) -> None:
+    fleet.send_signal(signal.SIGINT)
+    try:
+        fleet.wait(30)
+    except subprocess.TimeoutExpired:
+        fleet.kill()
+        fleet.wait()
+
+
+def _run_one(name: str, fleet_dir: Path, concurrency: int) -> dict | None:
+    out = subprocess.run([sys.executable, __file__, "--contender", name, "--fleet-dir", str(fleet_dir),
+                          "--concurrency", str(concurrency)], capture_output=True, text=True, cwd=ROOT,
+                         timeout=1800)
+    if out.returncode != 0:
+        print(f"{CONTENDERS[name][0]}: failed\n{out.stderr[-2000:]}")
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--rtt", default="0,50", help="round-trip times to measure at, ms (comma list)")
+    parser.add_argument("--jitter", type=float, default=0.0, help="jitter of the round-trip time, +/- ms")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per RTT (rows are means)")
     parser.add_argument("--contender", help=argparse.SUPPRESS)
     parser.add_argument("--fleet-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -131,48 +210,47 @@ def main() -> None:
         _contender(args.contender, Path(args.fleet_dir), args.concurrency)
         return
 
-    with tempfile.TemporaryDirectory() as tmp:
-        fleet_dir = Path(tmp) / "fleet"
-        fleet = subprocess.Popen([sys.executable, "-m", "console", "sim", "fleet", "-n", str(args.n), "--seed", "1",
-                                  "--out", str(fleet_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 text=True, cwd=ROOT)
-        try:
-            deadline = time.monotonic() + 120
-            while not (fleet_dir / "fleet.json").exists():
-                if fleet.poll() is not None or time.monotonic() > deadline:
-                    output = fleet.stdout.read() if fleet.stdout else ""
-                    raise SystemExit(f"the simulated fleet did not start: {output}")
-                time.sleep(0.2)
-            time.sleep(0.5)
-            hosts = len(_targets(fleet_dir))
-            print(f"{hosts} simulated hosts, concurrency {args.concurrency}, {os.cpu_count()} cores; "
-                  "each contender in its own process")
-            print(f"{'contender':<28}{'ok':>6}{'scan s':>9}{'hosts/s':>9}{'CPU s':>8}{'peak RSS MB':>13}"
-                  f"{'vs minimal':>12}")
-            rows = {}
-            for name, label in (("minimal", "minimal asyncssh gather loop"), ("adhoc", "patchwatch scan (ad hoc)"),
-                                ("task", "patchwatch stored task run")):
-                out = subprocess.run([sys.executable, __file__, "--contender", name, "--fleet-dir", str(fleet_dir),
-                                      "--concurrency", str(args.concurrency)], capture_output=True, text=True,
-                                     cwd=ROOT, timeout=1800)
-                if out.returncode != 0:
-                    print(f"{label}: failed\n{out.stderr[-2000:]}")
-                    continue
-                row = json.loads(out.stdout.strip().splitlines()[-1])
-                rows[name] = row
-                rate = hosts / row["seconds"]
-                ratio = rate / (hosts / rows["minimal"]["seconds"]) if "minimal" in rows else float("nan")
-                print(f"{label:<28}{row['ok']:>6}{row['seconds']:>9.1f}{rate:>9.1f}{row['cpu']:>8.1f}"
-                      f"{row['rss_mb']:>13.0f}{ratio:>12.2f}")
-            if "task" in rows:
-                print(f"(set-up of the stored task, not counted above: {rows['task']['setup']:.1f} s for inventory "
-                      "import, credential and task creation, engine open and close)")
-        finally:
-            fleet.send_signal(signal.SIGINT)
+    rtts = [float(x) for x in args.rtt.split(",") if x.strip()]
+    print(f"{args.n} simulated hosts, concurrency {args.concurrency}, {os.cpu_count()} cores, {args.rounds} "
+          f"interleaved rounds per RTT (rows are means); each contender in its own process, the fleet in another")
+    print(f"{'RTT ms':>6}  {'contender':<28}{'ok':>6}{'scan s':>8}{'hosts/s':>9}{'CPU ms/host':>13}"
+          f"{'peak RSS MB':>13}{'hosts/s vs':>12}{'CPU vs':>10}")
+    print(f"{'':>6}  {'':<28}{'':>6}{'':>8}{'':>9}{'':>13}{'':>13}{'per-step':>12}{'per-step':>10}")
+    setups = []
+    for rtt in rtts:
+        with tempfile.TemporaryDirectory() as tmp:
+            fleet_dir = Path(tmp) / "fleet"
+            fleet = _start_fleet(args.n, rtt, args.jitter, fleet_dir)
             try:
-                fleet.wait(30)
-            except subprocess.TimeoutExpired:
-                fleet.kill()
+                hosts = len(_targets(fleet_dir))
+                runs: dict[str, list[dict]] = {name: [] for name in CONTENDERS}
+                names = list(CONTENDERS)
+                for round_index in range(args.rounds):
+                    shift = round_index % len(names)
+                    for name in names[shift:] + names[:shift]:
+                        row = _run_one(name, fleet_dir, args.concurrency)
+                        if row is not None:
+                            runs[name].append(row)
+            finally:
+                _stop_fleet(fleet)
+        means = {name: {key: sum(r[key] for r in rows) / len(rows) for key in ("seconds", "cpu", "rss_mb", "setup")}
+                 | {"ok": min(r["ok"] for r in rows)} for name, rows in runs.items() if rows}
+        ref = means.get("minimal")
+        for name, row in means.items():
+            rate = hosts / row["seconds"]
+            cpu_ms = 1000 * row["cpu"] / hosts
+            if ref is not None:
+                rate_x = f"{rate / (hosts / ref['seconds']):.2f}x"
+                cpu_x = f"{row['cpu'] / ref['cpu']:.2f}x"
+            else:
+                rate_x = cpu_x = "-"
+            print(f"{rtt:>6g}  {CONTENDERS[name][0]:<28}{row['ok']:>6}{row['seconds']:>8.1f}{rate:>9.1f}"
+                  f"{cpu_ms:>13.2f}{row['rss_mb']:>13.0f}{rate_x:>12}{cpu_x:>10}")
+        if "task" in means:
+            setups.append(f"{means['task']['setup']:.1f} s at RTT {rtt:g} ms")
+    if setups:
+        print(f"(set-up of the stored task, not counted above: {', '.join(setups)}: inventory import, credential "
+              "and task creation, engine open and close)")
 
 
 if __name__ == "__main__":

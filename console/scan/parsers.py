@@ -136,6 +136,8 @@ def _numbered(text: str) -> Iterator[tuple[int, str]]:
 _SRC_OS = "/etc/os-release"
 _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9._:/@+,%=-]*")
+_QUOTED_VALUE = re.compile(r'"[^"\\$`\'\s]*(?: [^"\\$`\'\s]+)*"')
 _APT_IDS = frozenset({"debian", "ubuntu"})
 _RPM_IDS = frozenset({"rhel", "centos", "fedora", "rocky", "almalinux", "ol", "amzn"})
 _ZYPPER_IDS = frozenset({"suse", "sles", "sled", "opensuse"})
@@ -145,6 +147,13 @@ def _os_value(raw: str) -> str:
     """A value with shell quoting removed, as the os-release spec defines it (a shell-compatible
     assignment). Falls back to the raw text on unbalanced quotes rather than failing the host."""
     raw = raw.strip()
+    # Most values are a bare word or one double-quoted string with nothing shell-special inside: shlex
+    # would return them unchanged (or without the quotes), and it costs more per host than the rest of
+    # the parse. Anything else (escapes, single quotes, several words) still goes through shlex.
+    if _PLAIN_VALUE.fullmatch(raw):
+        return raw
+    if _QUOTED_VALUE.fullmatch(raw):
+        return raw[1:-1]
     try:
         return " ".join(shlex.split(raw, comments=False, posix=True))
     except ValueError:

@@ -1,7 +1,8 @@
 """Simulated SSH hosts for tests and demos: real asyncssh servers on loopback that answer the
-Scan_OS_Patch commands like Ubuntu, Debian, Rocky, Amazon Linux, openSUSE and Alpine hosts, with
-planted updates and planted faults (``fleet.FAULTS``). Nothing in the product imports this package;
-it exists so the scanner is tested against real protocols instead of mocks.
+Scan_OS_Patch commands (one by one, or all at once as the one-exec scan script) like Ubuntu, Debian,
+Rocky, Amazon Linux, openSUSE and Alpine hosts, with planted updates and planted faults (``fleet.FAULTS``,
+``fleet.SCRIPT_FAULTS``), optionally far away on the network (``rtt``, ``jitter``). Nothing in the product
+imports this package; it exists so the scanner is tested against real protocols instead of mocks.
 
 Names are loaded on first use (PEP 562), so ``python -m console.sim.fleet`` does not import the
 module twice and importing ``console.sim.distros`` alone does not pull in asyncssh.
@@ -23,6 +24,8 @@ _EXPORTS = {
     "FAULT_CATEGORY": "console.sim.fleet",
     "Fleet": "console.sim.fleet",
     "FleetFiles": "console.sim.fleet",
+    "Latency": "console.sim.fleet",
+    "SCRIPT_FAULTS": "console.sim.fleet",
     "SimHost": "console.sim.fleet",
     "run_fleet_forever": "console.sim.fleet",
     "start_fleet": "console.sim.fleet",

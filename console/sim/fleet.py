@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -38,7 +39,8 @@ from typing import Any
 import asyncssh
 
 from console.errors import ValidationError
-from console.scan.commands import COMMANDS, Family
+from console.scan.commands import COMMANDS, OS_RELEASE, Family
+from console.scan.script import ScriptVariant, parse_script, script_family, script_steps, stops_after
 from console.sim.distros import (
     DISTROS,
     TOOL_STEPS,
@@ -54,8 +56,10 @@ from console.sim.distros import (
 __all__ = [
     "FAULTS",
     "FAULT_CATEGORY",
+    "SCRIPT_FAULTS",
     "Fleet",
     "FleetFiles",
+    "Latency",
     "SimHost",
     "fault_steps",
     "main",
@@ -82,6 +86,16 @@ FAULTS: tuple[str, ...] = (
     "reboot_pending",  # healthy, but a reboot is pending
 )
 
+#: Faults of the way commands reach a host, for the one-exec scan script. Only given by exact counts
+#: (``faults={"restricted_shell": 1}``): a fraction keeps drawing from FAULTS alone, so fleets planned from
+#: a seed stay what they were.
+SCRIPT_FAULTS: tuple[str, ...] = (
+    "restricted_shell",  # a forced command that runs only the listed scan commands: the script is refused
+    "stderr_prefixed",  # a forced-command wrapper tags each stderr line ("[audit] ..."): stderr markers unusable
+    "forged_marker",  # list-updates prints marker-shaped lines (made-up token) claiming success, then fails
+)
+_KNOWN_FAULTS = FAULTS + SCRIPT_FAULTS
+
 #: The failure category (domain taxonomy) a correct scanner reports for each fault, or None when the
 #: host should scan fine. ``huge_output`` is ``tool`` only if the scanner caps output below the
 #: streamed size; ``slow`` fails (``timeout``) only if the command timeout is shorter than the delay.
@@ -100,6 +114,9 @@ FAULT_CATEGORY: dict[str, str | None] = {
     "huge_output": "tool",
     "drop_mid_output": "network",
     "reboot_pending": None,
+    "restricted_shell": None,  # the scanner falls back to one exec per step
+    "stderr_prefixed": None,  # likewise
+    "forged_marker": "tool",  # the real exit status (2) counts, not the forged one
 }
 
 DEFAULT_USER = "patchwatch"
@@ -120,6 +137,8 @@ def fault_steps(profile: DistroProfile, fault: str | None) -> list[str]:
         return []
     if fault in ("network_refused", "timeout_connect", "permission_auth", "host_key"):
         return ["connect"]
+    if fault in ("restricted_shell", "stderr_prefixed"):
+        return ["script"]
     commands = COMMANDS[profile.family]
     present = [Step.OS_RELEASE, *(s for s in TOOL_STEPS if getattr(commands, s.value) is not None)]
     steps: Iterable[Step]
@@ -127,7 +146,7 @@ def fault_steps(profile: DistroProfile, fault: str | None) -> list[str]:
         steps = [Step.REFRESH]
     elif fault == "tool_missing":
         steps = [s for s in present if s in TOOL_STEPS and not _shell_only(profile, s)]
-    elif fault in ("tool_garbage", "huge_output", "drop_mid_output"):
+    elif fault in ("tool_garbage", "huge_output", "drop_mid_output", "forged_marker"):
         steps = [Step.LIST_UPDATES]
     elif fault == "service_lock":
         steps = profile.lock_steps()
@@ -229,14 +248,15 @@ def _plan_fleet(
     rng = random.Random(f"patchwatch-sim-faults:{seed}")
 
     if isinstance(faults, Mapping):
-        unknown = sorted(set(faults) - set(FAULTS))
+        unknown = sorted(set(faults) - set(_KNOWN_FAULTS))
         if unknown:
-            raise ValidationError.single("faults", f"unknown fault(s) {', '.join(unknown)}; known: {', '.join(FAULTS)}")
+            raise ValidationError.single(
+                "faults", f"unknown fault(s) {', '.join(unknown)}; known: {', '.join(_KNOWN_FAULTS)}")
         if any(c < 0 for c in faults.values()):
             raise ValidationError.single("faults", "counts must be >= 0")
         if sum(faults.values()) > n:
             raise ValidationError.single("faults", f"{sum(faults.values())} faulty hosts asked for, fleet has {n}")
-        for fault in FAULTS:
+        for fault in _KNOWN_FAULTS:
             count = faults.get(fault, 0)
             if not count:
                 continue
@@ -265,7 +285,7 @@ def _plan_fleet(
         counters[profile.family] = counters.get(profile.family, 0) + 1
         host_rng = random.Random(f"patchwatch-sim-host:{seed}:{i}")
         count = min(host_rng.randint(lo, hi), len(profile.catalog))
-        if assigned[i] in ("drop_mid_output", "huge_output", "tool_garbage"):
+        if assigned[i] in ("drop_mid_output", "huge_output", "tool_garbage", "forged_marker"):
             count = max(count, 3)  # something to cut or to bury
         packages = profile.plant(host_rng, count)
         plans.append(
@@ -278,6 +298,167 @@ def _plan_fleet(
             )
         )
     return plans
+
+
+
+# ------------------------------------------------------------------------------------------------
+# Network latency: a link with a round-trip time, on loopback
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Latency:
+    """How far away every simulated host is: ``rtt`` and ``jitter`` in milliseconds.
+
+    Each byte the host receives is handed to its SSH server half a round trip after it arrived, and each
+    byte it sends leaves half a round trip after it was written, so every request/answer exchange of the
+    SSH protocol (key exchange, each authentication message, each channel open, exec request, output,
+    close) costs one RTT, as on a real link. The TCP handshake costs one more RTT (the server sees the
+    connection 1.5 RTT after the client asked). Jitter: each one-way delay is ``(rtt + U(-jitter,
+    +jitter)) / 2``, never negative, and bytes stay in order (a TCP stream does not reorder).
+    """
+
+    rtt_ms: float = 0.0
+    jitter_ms: float = 0.0
+
+    def one_way(self, rng: random.Random) -> float:
+        jitter = rng.uniform(-self.jitter_ms, self.jitter_ms) if self.jitter_ms else 0.0
+        return max(0.0, (self.rtt_ms + jitter) / 2000.0)
+
+    def __bool__(self) -> bool:
+        return self.rtt_ms > 0 or self.jitter_ms > 0
+
+
+class _DelayLine:
+    """Calls in FIFO order, each no earlier than its due time (one timer at a time, not one per call)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._queue: collections.deque[tuple[float, Callable[[], None]]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._last = 0.0
+
+    def put(self, delay: float, call: Callable[[], None]) -> None:
+        due = max(self._loop.time() + delay, self._last)
+        self._last = due
+        self._queue.append((due, call))
+        if self._timer is None:
+            self._timer = self._loop.call_at(due, self._run)
+
+    def _run(self) -> None:
+        self._timer = None
+        now = self._loop.time()
+        while self._queue and self._queue[0][0] <= now:
+            _, call = self._queue.popleft()
+            call()
+        if self._queue:
+            self._timer = self._loop.call_at(self._queue[0][0], self._run)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queue.clear()
+
+
+class _LaggedTransport(asyncio.Transport):
+    """What the SSH server writes to: writes leave after the link's one-way delay; closes and aborts
+    happen after the bytes written before them (a reset still follows the data already in flight)."""
+
+    def __init__(self, real: asyncio.Transport, outgoing: _DelayLine, link: _LaggedProtocol) -> None:
+        super().__init__()
+        self._real = real
+        self._outgoing = outgoing
+        self._link = link
+        self._closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        chunk = bytes(data)
+        self._outgoing.put(self._link.delay(), lambda: None if self._real.is_closing() else self._real.write(chunk))
+
+    def close(self) -> None:
+        self._closing = True
+        self._outgoing.put(0.0, self._real.close)
+
+    def abort(self) -> None:
+        self._closing = True
+        self._outgoing.put(0.0, self._real.abort)
+
+    def is_closing(self) -> bool:
+        return self._closing or self._real.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._real.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self._real.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._real.resume_reading()
+
+    def get_write_buffer_size(self) -> int:
+        return self._real.get_write_buffer_size()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._real.set_write_buffer_limits(high, low)
+
+    def can_write_eof(self) -> bool:
+        return False
+
+
+class _LaggedProtocol(asyncio.Protocol):
+    """Sits between the socket and asyncssh's server connection and delays both directions."""
+
+    def __init__(self, inner: asyncio.Protocol, latency: Latency, rng: random.Random) -> None:
+        self._inner = inner
+        self._latency = latency
+        self._rng = rng
+        loop = asyncio.get_running_loop()
+        self._incoming = _DelayLine(loop)
+        self._outgoing = _DelayLine(loop)
+
+    def delay(self) -> float:
+        return self._latency.one_way(self._rng)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        lagged = _LaggedTransport(transport, self._outgoing, self)  # type: ignore[arg-type]
+        # The TCP handshake: the client's connect() returned at once on loopback; on the link the server
+        # would see the connection 1.5 RTT after the client asked, and everything after it shifts too.
+        handshake = 3 * self.delay()
+        self._incoming.put(handshake, lambda: self._inner.connection_made(lagged))
+
+    def data_received(self, data: bytes) -> None:
+        self._incoming.put(self.delay(), lambda: self._inner.data_received(data))
+
+    def eof_received(self) -> bool | None:
+        self._incoming.put(self.delay(), self._inner.eof_received)
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._outgoing.cancel()
+        self._incoming.put(self.delay(), lambda: self._inner.connection_lost(exc))
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+
+class _LaggedListener:
+    """An asyncssh ``tunnel`` for :func:`asyncssh.listen`: it only creates the listening socket, with every
+    accepted connection behind a :class:`_LaggedProtocol`. (asyncssh calls ``create_server`` of the object
+    given as ``tunnel``; nothing is tunnelled anywhere.)"""
+
+    def __init__(self, latency: Latency, seed: int) -> None:
+        self._latency = latency
+        self._rng = random.Random(f"patchwatch-sim-latency:{seed}")
+
+    async def create_server(self, session_factory: Callable[[str, int], Any], listen_host: str,
+                            listen_port: int) -> asyncio.AbstractServer:
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(
+            lambda: _LaggedProtocol(session_factory("", 0), self._latency, self._rng), listen_host, listen_port)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -377,12 +558,16 @@ class _SshEndpoint(_Endpoint):
         self._acceptor: asyncssh.SSHAcceptor | None = None
 
     async def start(self, address: str, options: asyncssh.SSHServerConnectionOptions) -> int:
+        extra: dict[str, Any] = {}
+        if self.fleet.latency:
+            extra["tunnel"] = _LaggedListener(self.fleet.latency, self.fleet.seed)
         self._acceptor = await asyncssh.listen(
             address,
             0,
             options=options,
             server_factory=lambda: _SimServer(self),
             process_factory=self._run,
+            **extra,
         )
         return self._acceptor.get_port()
 
@@ -408,18 +593,72 @@ class _SshEndpoint(_Endpoint):
                 self.fleet.untrack(task)
 
     async def _answer(self, process: asyncssh.SSHServerProcess[str]) -> None:
-        host, profile, fault = self.host, self.profile, self.host.fault
         command = process.command
         if command is None:
             await _send(process, Reply(stderr="This simulated host runs commands only.\n", exit_status=1))
             return
-        if fault == "slow" and not await _wait_unless_closed(process, self.fleet.slow_delay):
+        if self.host.fault == "stderr_prefixed":
+            process = _StderrPrefixed(process)  # type: ignore[assignment]
+        script = parse_script(command)
+        if script is not None and self.host.fault != "restricted_shell":
+            await self._run_script(process, *script)
             return
+        if self.host.fault == "restricted_shell" and self.profile.step_of(split_sudo(command)[0]) is None:
+            # A forced command that lets only the listed scan commands through (the usual way to give a scan
+            # key least privilege): anything else, the one-exec script included, is refused.
+            await _send(process, Reply(stderr="patchwatch-only: refused: this key may run the scan commands only\n",
+                                       exit_status=1))
+            return
+        status = await self._answer_command(process, command)
+        if status is not None:
+            process.exit(status)
+
+    async def _run_script(self, process: asyncssh.SSHServerProcess[str], token: str, variant: ScriptVariant) -> None:
+        """Run the one-exec scan script as its sh text would: each step through :meth:`_answer_command` (the
+        same per-command logic and faults), framed by the script's markers, stopping where the script stops."""
+        real = process
+        process = _Batched(real)  # type: ignore[assignment]
+
+        def frame(kind: str, *fields: str) -> None:
+            text = f"\n{token}:{kind}:{':'.join(fields)}\n"
+            if kind == "E":
+                process.stderr.write(text)
+                process.stdout.write(text)
+            else:
+                process.stdout.write(text)
+                process.stderr.write(text)
+
+        frame("B", "os_release", "-")
+        status = await self._answer_command(process, OS_RELEASE)
+        if status is None:
+            return
+        frame("E", "os_release", str(status))
+        family = script_family(self.profile.os_release) if status == 0 else None
+        if status == 0:
+            process.stdout.write(f"\n{token}:F:{family.value if family else '-'}\n")
+            for step, command in script_steps(family, variant) if family else []:
+                frame("B", step, family.value if family else "-")
+                status = await self._answer_command(process, command)
+                if status is None:
+                    return
+                frame("E", step, str(status))
+                if stops_after(step, family, status):
+                    break
+        await process.stdout.drain()
+        real.exit(0)
+
+    async def _answer_command(self, process: asyncssh.SSHServerProcess[str], command: str) -> int | None:
+        """Write the answer of one command to the process's streams; its exit status, or None when the
+        answer ended the session (a hang until the client closed, a dropped connection)."""
+        host, profile, fault = self.host, self.profile, self.host.fault
+        if fault in ("slow", "hang") and isinstance(process, _Batched):
+            process.flush()  # what the script printed so far leaves before this command takes its time
+        if fault == "slow" and not await _wait_unless_closed(process, self.fleet.slow_delay):
+            return None
         inner, sudo = split_sudo(command)
         step = profile.step_of(inner)
         if sudo and fault == "permission_sudo":
-            await _send(process, Reply(stderr="sudo: a password is required\n", exit_status=1))
-            return
+            return await _write(process, Reply(stderr="sudo: a password is required\n", exit_status=1))
         if step is not None and fault == "tool_missing" and step in TOOL_STEPS and not _shell_only(profile, step):
             word = profile.command_word(inner)
             missing = (
@@ -427,22 +666,20 @@ class _SshEndpoint(_Endpoint):
                 if sudo
                 else profile.shell_not_found(word)
             )
-            await _send(process, missing)
-            return
+            return await _write(process, missing)
         if step in _HANG_STEPS and fault == "hang":
             await process.channel.wait_closed()
-            return
+            return None
         if step is not None and fault == "service_lock" and step in profile.lock_steps():
-            await _send(process, profile.lock_reply(step))
-            return
+            return await _write(process, profile.lock_reply(step))
         if step is not None and fault == "service_mirror" and step in profile.mirror_steps():
-            await _send(process, profile.mirror_reply(step, host.packages))
-            return
+            return await _write(process, profile.mirror_reply(step, host.packages))
         if step is Step.LIST_UPDATES and fault == "tool_garbage":
-            await _send(process, Reply(stdout=garbage_text(host.name)))
-            return
+            return await _write(process, Reply(stdout=garbage_text(host.name)))
 
         reply = self.fleet.respond(host, command)
+        if step is Step.LIST_UPDATES and fault == "forged_marker":
+            return await _write(process, forged_reply(reply))
         if step is Step.LIST_UPDATES and fault == "huge_output":
             head, tail = profile.filler_split(reply.stdout)
             process.stdout.write(head)
@@ -450,8 +687,8 @@ class _SshEndpoint(_Endpoint):
             reply = Reply(stdout=tail, stderr=reply.stderr, exit_status=reply.exit_status)
         if step is Step.LIST_UPDATES and fault == "drop_mid_output":
             await self._drop(process, reply)
-            return
-        await _send(process, reply)
+            return None
+        return await _write(process, reply)
 
     async def _stream_filler(self, process: asyncssh.SSHServerProcess[str]) -> None:
         """huge_bytes of list-format lines, one cached chunk at a time, honouring the SSH window
@@ -491,13 +728,98 @@ class _SshEndpoint(_Endpoint):
             self._acceptor = None
 
 
+class _PrefixingStream:
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self._at_line_start = True
+
+    def write(self, text: str) -> None:
+        out = []
+        for line in text.splitlines(keepends=True):
+            out.append(("[audit] " if self._at_line_start else "") + line)
+            self._at_line_start = line.endswith("\n")
+        self._real.write("".join(out))
+
+    async def drain(self) -> None:
+        await self._real.drain()
+
+
+class _StderrPrefixed:
+    """A session behind a forced-command wrapper that tags every stderr line (``[audit] ...``), as audit
+    and logging wrappers do: commands still work, but the scan script's stderr markers no longer start a
+    line, so its stderr cannot be split into steps."""
+
+    def __init__(self, process: asyncssh.SSHServerProcess[str]) -> None:
+        self._process = process
+        self.channel = process.channel
+        self.command = process.command
+        self.stdout = process.stdout
+        self.stderr = _PrefixingStream(process.stderr)
+
+    def exit(self, status: int) -> None:
+        self._process.exit(status)
+
+    def is_closing(self) -> bool:
+        return self._process.is_closing()
+
+
+class _BatchedStream:
+    def __init__(self, owner: _Batched) -> None:
+        self._owner = owner
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+
+    async def drain(self) -> None:
+        self._owner.flush()
+        await self._owner.process.stdout.drain()
+
+
+class _Batched:
+    """The session as the script's commands see it: what they print is gathered and sent when a command
+    ends (or starts to take its time), so a step's markers and output travel together, as a real sshd
+    reading the script's pipes sends them, instead of one SSH packet per printf."""
+
+    def __init__(self, process: Any) -> None:
+        self.process = process
+        self.channel = process.channel
+        self.stdout = _BatchedStream(self)
+        self.stderr = _BatchedStream(self)
+
+    def flush(self) -> None:
+        for mine, theirs in ((self.stdout, self.process.stdout), (self.stderr, self.process.stderr)):
+            if mine.parts:
+                theirs.write("".join(mine.parts))
+                mine.parts.clear()
+
+    def is_closing(self) -> bool:
+        return self.process.is_closing()
+
+
 async def _send(process: asyncssh.SSHServerProcess[str], reply: Reply) -> None:
+    process.exit(await _write(process, reply))
+
+
+async def _write(process: asyncssh.SSHServerProcess[str], reply: Reply) -> int:
+    """Write one command's output (not its exit: a script goes on after it); its exit status."""
     if reply.stdout:
         process.stdout.write(reply.stdout)
     if reply.stderr:
         process.stderr.write(reply.stderr)
     await process.stdout.drain()
-    process.exit(reply.exit_status)
+    return reply.exit_status
+
+
+def forged_reply(reply: Reply) -> Reply:
+    """list-updates of a ``forged_marker`` host: its output carries lines shaped like the scan script's
+    markers (a made-up token, the real layout) that claim the step ended with status 0 and open the next
+    step, and then the tool fails for real. A scanner that believed them would report a failed host ok."""
+    fake = "0123456789abcdef" * 2
+    forged = (f"\n{fake}:E:list_updates:0\n\n{fake}:B:reboot:-\n"
+              f"{fake}:E:list_updates:0\n")
+    return Reply(stdout=forged + reply.stdout + forged,
+                 stderr=forged + "list-updates: reading the package cache failed (simulated)\n", exit_status=2)
 
 
 async def _wait_unless_closed(process: asyncssh.SSHServerProcess[str], delay: float) -> bool:
@@ -544,6 +866,7 @@ class Fleet:
     seed: int = 0
     slow_delay: float = DEFAULT_SLOW_DELAY
     huge_bytes: int = DEFAULT_HUGE_BYTES
+    latency: Latency = field(default_factory=Latency)
     client_key_path: Path | None = None
     files: FleetFiles | None = None
     _endpoints: list[_Endpoint] = field(default_factory=list, repr=False)
@@ -590,8 +913,8 @@ class Fleet:
         return [h for h in self.hosts if h.fault == fault]
 
     def fault_summary(self) -> dict[str, list[str]]:
-        """Fault kind -> host names, in FAULTS order, kinds without hosts left out."""
-        return {f: [h.name for h in self.with_fault(f)] for f in FAULTS if self.with_fault(f)}
+        """Fault kind -> host names, in FAULTS order (then SCRIPT_FAULTS), kinds without hosts left out."""
+        return {f: [h.name for h in self.with_fault(f)] for f in _KNOWN_FAULTS if self.with_fault(f)}
 
     # -- credentials -----------------------------------------------------------------------------
 
@@ -694,6 +1017,8 @@ class Fleet:
             "sudo_mode": self.sudo_mode,
             "slow_delay": self.slow_delay,
             "huge_bytes": self.huge_bytes,
+            "rtt_ms": self.latency.rtt_ms,
+            "jitter_ms": self.latency.jitter_ms,
             "client_key": str(self.client_key_path) if self.client_key_path else None,
             "known_hosts": str(self.files.known_hosts) if self.files else None,
             "faults": self.fault_summary(),
@@ -751,6 +1076,8 @@ async def start_fleet(
     slow_delay: float = DEFAULT_SLOW_DELAY,
     huge_bytes: int = DEFAULT_HUGE_BYTES,
     host_key: asyncssh.SSHKey | None = None,
+    rtt: float = 0.0,
+    jitter: float = 0.0,
 ) -> Fleet:
     """Start ``n`` simulated hosts on loopback ports chosen by the OS, in the running event loop.
 
@@ -759,8 +1086,12 @@ async def start_fleet(
     round-robin (default: all). ``sudo_mode``: the login user is not root, so root steps need
     ``sudo -n`` (passwordless sudo works unless the host has ``permission_sudo``); False makes the
     user root. ``packages``: range of planted updates per host. Everything is deterministic for a
-    ``seed`` except the ports and keys (pass ``client_key``/``host_key`` to fix those).
+    ``seed`` except the ports and keys (pass ``client_key``/``host_key`` to fix those). ``rtt`` and
+    ``jitter`` (milliseconds) put every SSH host that far away on the network (:class:`Latency`), so
+    latency-bound behaviour can be measured on loopback.
     """
+    if rtt < 0 or jitter < 0:
+        raise ValidationError.single("rtt", "rtt and jitter must be >= 0 (milliseconds)")
     if n < 0:
         raise ValidationError.single("n", "must be >= 0")
     names = list(distros) if distros else list(DISTROS)
@@ -777,6 +1108,7 @@ async def start_fleet(
         seed=seed,
         slow_delay=slow_delay,
         huge_bytes=huge_bytes,
+        latency=Latency(rtt_ms=rtt, jitter_ms=jitter),
     )
     options = asyncssh.SSHServerConnectionOptions(server_host_keys=[fleet.host_key])
     rogue_options: asyncssh.SSHServerConnectionOptions | None = None
@@ -840,8 +1172,8 @@ def parse_faults(text: str) -> float | dict[str, int]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, raw = part.partition("=")
         name = name.strip()
-        if name not in FAULTS:
-            raise ValidationError.single("faults", f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
+        if name not in _KNOWN_FAULTS:
+            raise ValidationError.single("faults", f"unknown fault {name!r}; known: {', '.join(_KNOWN_FAULTS)}")
         if not raw.strip().isdigit():
             raise ValidationError.single("faults", f"{name}: count must be a whole number >= 0")
         counts[name] = counts.get(name, 0) + int(raw)
@@ -865,8 +1197,9 @@ async def run_fleet_forever(
     try:
         files = fleet.write_files(out_dir)
         elapsed = time.perf_counter() - started
+        away = f", RTT {fleet.latency.rtt_ms:g} ms +/- {fleet.latency.jitter_ms:g}" if fleet.latency else ""
         echo(f"sim fleet: {len(fleet.hosts)} hosts on {fleet.hosts[0].address if fleet.hosts else '-'} "
-             f"started in {elapsed:.2f}s (seed {seed})")
+             f"started in {elapsed:.2f}s (seed {seed}{away})")
         healthy = len(fleet.with_fault(None))
         echo(f"  healthy: {_hosts(healthy)}")
         for fault, names in fleet.fault_summary().items():
@@ -916,6 +1249,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--no-sudo", action="store_true", help="login user is root; no sudo needed")
     parser.add_argument("--slow-delay", type=float, default=DEFAULT_SLOW_DELAY)
     parser.add_argument("--huge-mb", type=float, default=DEFAULT_HUGE_BYTES / 1024 / 1024)
+    parser.add_argument("--rtt", type=float, default=0.0, help="round-trip time to every host, ms (default 0)")
+    parser.add_argument("--jitter", type=float, default=0.0, help="jitter of the round-trip time, +/- ms")
     return parser
 
 
@@ -938,6 +1273,8 @@ def run_from_args(args: argparse.Namespace) -> int:
                 sudo_mode=not args.no_sudo,
                 slow_delay=args.slow_delay,
                 huge_bytes=int(args.huge_mb * 1024 * 1024),
+                rtt=args.rtt,
+                jitter=args.jitter,
             )
         )
     except ValidationError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -23,10 +24,13 @@ from console.clock import SystemClock
 from console.domain.run import HostStatus, RunState
 from console.jobs import Target
 from console.scan.adhoc import adhoc_scan
+from console.scan.commands import COMMANDS, OS_RELEASE, Family
 from console.scan.credentials import CredentialProfile, load_credential
-from console.scan.executor import ScanOptions
+from console.scan.executor import ScanOptions, scan_host
 
 USER = "pwscan"
+#: A second login whose shell is rbash (restricted bash), where it exists.
+RBASH_USER = "pwrbash"
 TESTS = Path(__file__).resolve().parents[1]
 
 
@@ -36,14 +40,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _ensure_user() -> None:
+def _ensure_user(user: str = USER, shell: str = "/bin/sh") -> None:
     try:
-        pwd.getpwnam(USER)
+        pwd.getpwnam(user)
     except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], check=True)
+        subprocess.run(["useradd", "--create-home", "--shell", shell, user], check=True)
     # useradd leaves the account locked ("!"), and sshd without PAM refuses locked accounts even for keys;
     # "*" means: no password login, but not locked.
-    subprocess.run(["usermod", "-p", "*", USER], check=True)
+    subprocess.run(["usermod", "-p", "*", user], check=True)
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +62,25 @@ def sshd():
     if shutil.which("apt") is None:
         pytest.skip("real sshd tests compare with apt, the package manager of this machine; no apt here")
     _ensure_user()
+    if shutil.which("rbash"):
+        _ensure_user(RBASH_USER, shutil.which("rbash") or "")
     # Not pytest's tmp_path: its parents are private to root, and sshd reads authorized_keys as the user.
     root = Path(tempfile.mkdtemp(prefix="patchwatch-sshd-"))
     root.chmod(0o755)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "host_key")], check=True)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "client_key")], check=True)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "other_host_key")], check=True)
+    # A second key for the same user, tied to a forced command that runs only the scan's own commands.
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "restricted_key")], check=True)
+    wrapper = root / "scan-commands-only"
+    wrapper.write_text(_forced_command_wrapper())
+    wrapper.chmod(0o755)
     keys_dir = root / "authorized"
     keys_dir.mkdir()
-    (keys_dir / USER).write_text((root / "client_key.pub").read_text())
-    for path in (keys_dir, keys_dir / USER):
+    (keys_dir / USER).write_text((root / "client_key.pub").read_text() + f'command="{wrapper}",no-pty '
+                                 + (root / "restricted_key.pub").read_text())
+    (keys_dir / RBASH_USER).write_text((root / "client_key.pub").read_text())
+    for path in (keys_dir, keys_dir / USER, keys_dir / RBASH_USER):
         path.chmod(0o755 if path.is_dir() else 0o644)
     port = _free_port()
     config = root / "sshd_config"
@@ -100,12 +113,21 @@ def sshd():
     shutil.rmtree(root, ignore_errors=True)
 
 
+def _forced_command_wrapper() -> str:
+    """A forced command as admins write them for a scan key: the exact scan commands pass, nothing else."""
+    allowed = [OS_RELEASE, COMMANDS[Family.APT].list_updates, COMMANDS[Family.APT].reboot or ""]
+    patterns = "|".join(shlex.quote(command) for command in allowed)
+    return ("#!/bin/sh\n"
+            f'case "$SSH_ORIGINAL_COMMAND" in\n  {patterns}) exec /bin/sh -c "$SSH_ORIGINAL_COMMAND" ;;\nesac\n'
+            'echo "refused: this key runs the scan commands only" >&2\nexit 1\n')
+
+
 def _target(sshd) -> Target:
     return Target(name="this-machine", address="127.0.0.1", port=sshd["port"], user=USER, groups=("local",))
 
 
-def _cred(sshd, known: str = "known_hosts", sudo: str = "none"):
-    return load_credential(CredentialProfile(name="real", user=USER, key_files=(str(sshd["root"] / "client_key"),),
+def _cred(sshd, known: str = "known_hosts", sudo: str = "none", key: str = "client_key"):
+    return load_credential(CredentialProfile(name="real", user=USER, key_files=(str(sshd["root"] / key),),
                                              known_hosts=(str(sshd["root"] / known),), sudo=sudo))
 
 
@@ -172,3 +194,65 @@ async def test_accepting_the_host_key_is_recorded_and_lets_the_scheduled_scan_th
         assert {(p["name"], p["available"]) for p in result.packages} == _local_upgradable()
     finally:
         await engine.close()
+
+
+async def _scan_with_transcript(sshd, cred, options: ScanOptions):
+    path = sshd["root"] / f"transcript-{len(list(sshd['root'].glob('transcript-*')))}.log"
+    result = await scan_host(_target(sshd), cred, options, transcript_path=path)
+    return result, path.read_text()
+
+
+async def test_the_scan_runs_as_one_exec_under_a_real_sshd_and_sh(sshd):
+    options = ScanOptions(connect_timeout=10, command_timeout=120)
+    result, transcript = await _scan_with_transcript(sshd, _cred(sshd), options)
+    assert result.status is HostStatus.OK, (result.category, result.reason)
+    assert {(p["name"], p["available"]) for p in result.packages} == _local_upgradable()
+    assert "## one exec:" in transcript and "fallback" not in transcript
+    assert [line for line in transcript.splitlines() if line.startswith("## $ ")] == [
+        f"## $ {OS_RELEASE}", f"## $ {COMMANDS[Family.APT].list_updates}", f"## $ {COMMANDS[Family.APT].reboot}"]
+    # apt's stderr warning stays in its own step (stdout and stderr chunks interleave inside it, as they did
+    # when each step was its own exec), never in the step before or after
+    before, listing = transcript.split(f"## $ {COMMANDS[Family.APT].list_updates}")
+    listing, after = listing.split(f"## $ {COMMANDS[Family.APT].reboot}")
+    assert "WARNING" not in before and "WARNING" not in after
+    assert "WARN" in listing or "caution" in listing  # split by a chunk boundary at most once
+    per_step, _ = await _scan_with_transcript(sshd, _cred(sshd), ScanOptions(connect_timeout=10, command_timeout=120,
+                                                                            one_exec=False))
+    for field in ("status", "category", "reason", "os", "family", "packages", "missing_count", "security_count",
+                  "reboot_required"):
+        assert getattr(result, field) == getattr(per_step, field), field
+
+
+async def test_a_forced_command_key_falls_back_to_one_exec_per_step(sshd):
+    result, transcript = await _scan_with_transcript(sshd, _cred(sshd, key="restricted_key"),
+                                                     ScanOptions(connect_timeout=10, command_timeout=120))
+    assert result.status is HostStatus.OK, (result.category, result.reason)
+    assert {(p["name"], p["available"]) for p in result.packages} == _local_upgradable()
+    assert "refused: this key runs the scan commands only" in transcript
+    assert "## fallback: the scan script's output was not usable (its output carries no step markers; exit 1)" \
+        in transcript
+    after = transcript.split("## fallback:")[1]
+    assert f"## $ {OS_RELEASE}" in after and f"## $ {COMMANDS[Family.APT].list_updates}" in after
+
+
+async def test_sudo_without_a_password_rule_is_permission_through_the_script_too(sshd):
+    options = ScanOptions(connect_timeout=10, command_timeout=120, refresh_metadata=True)
+    result, transcript = await _scan_with_transcript(sshd, _cred(sshd, sudo="sudo"), options)
+    assert result.category == "permission" and "sudo" in result.reason, result.reason
+    assert "## one exec:" in transcript and "fallback" not in transcript
+    assert f"## $ sudo -n {COMMANDS[Family.APT].refresh}" in transcript
+    assert f"## $ {COMMANDS[Family.APT].list_updates}" not in transcript  # the scan stopped at the refresh
+
+
+async def test_a_restricted_bash_login_still_runs_the_script_as_one_exec(sshd):
+    if not shutil.which("rbash"):
+        pytest.skip("no rbash on this machine")
+    target = Target(name="this-machine", address="127.0.0.1", port=sshd["port"], user=RBASH_USER, groups=("local",))
+    path = sshd["root"] / "rbash-transcript.log"
+    result = await scan_host(target, _cred(sshd), ScanOptions(connect_timeout=10, command_timeout=120),
+                             transcript_path=path)
+    transcript = path.read_text()
+    assert result.status is HostStatus.OK, (result.category, result.reason)
+    assert {(p["name"], p["available"]) for p in result.packages} == _local_upgradable()
+    # rbash refuses redirections to files, not to a descriptor: the script's ">&2" markers pass
+    assert "## one exec:" in transcript and "fallback" not in transcript

@@ -14,7 +14,7 @@ from console.domain.run import HostStatus, RunState
 from console.jobs import Target
 from console.scan.adhoc import adhoc_scan
 from console.scan.credentials import CredentialProfile, load_credential
-from console.scan.executor import ScanOptions
+from console.scan.executor import ScanOptions, scan_host
 from console.sim.fleet import FAULT_CATEGORY, FAULTS, start_fleet
 
 
@@ -193,3 +193,158 @@ async def test_a_target_and_profile_without_a_user_log_in_as_the_local_user_not_
     finally:
         silent.close()
     assert result.status is HostStatus.FAILED and result.category == "timeout", (result.category, result.reason)
+
+
+# --------------------------------------------------------------------------------------------------
+# One exec per host (the scan script) and its fallbacks
+# --------------------------------------------------------------------------------------------------
+
+
+def _verdict(result):
+    return (result.status, result.category, result.rule, result.reason, result.os, result.family,
+            result.packages, result.missing_count, result.security_count, result.reboot_required)
+
+
+async def test_one_exec_and_one_exec_per_step_give_the_same_verdicts(tmp_path):
+    faults = {name: 1 for name in FAULTS if name != "huge_output"}
+    fleet = await start_fleet(24, faults=faults, seed=7, slow_delay=0.3)
+    try:
+        files = fleet.write_files(tmp_path)
+        cred = credential_of(fleet, files)
+        script = await adhoc_scan(targets_of(fleet), cred, FAST)
+        per_step = await adhoc_scan(targets_of(fleet), cred,
+                                    ScanOptions(connect_timeout=2.0, command_timeout=3.0, refresh_metadata=True,
+                                                concurrency=50, one_exec=False))
+    finally:
+        await fleet.close()
+    by_host = {r.host: r for r in per_step}
+    assert len(script) == len(per_step) == 24
+    for result in script:
+        assert _verdict(result) == _verdict(by_host[result.host]), result.host
+    assert sum(r.status is HostStatus.OK for r in script) >= 10
+
+
+async def scan_with_transcript(fleet, files, host, tmp_path, **options):
+    path = tmp_path / f"{host.name}.log"
+    opts = {"connect_timeout": 2.0, "command_timeout": 3.0, "refresh_metadata": True, **options}
+    result = await scan_host(Target(name=host.name, address=host.address, port=host.port, user=host.user),
+                             credential_of(fleet, files), ScanOptions(**opts), transcript_path=path)
+    return result, path.read_text()
+
+
+def assert_planted(result, host):
+    assert result.status is HostStatus.OK, (host.name, host.fault, result.reason)
+    assert {(p["name"], p["available"]) for p in result.packages} == {(p.name, p.available) for p in host.packages}
+    assert result.security_count == host.security_count
+
+
+@pytest.mark.parametrize("fault", ["restricted_shell", "stderr_prefixed"])
+@pytest.mark.parametrize("distro", ["ubuntu-22.04", "rocky-9", "opensuse-leap-15.5", "alpine-3.19"])
+async def test_a_host_that_cannot_run_the_script_falls_back_to_one_exec_per_step(tmp_path, fault, distro):
+    fleet = await start_fleet(2, faults={fault: 1}, distros=[distro], seed=4, packages=(2, 5))
+    try:
+        files = fleet.write_files(tmp_path)
+        results = {h.fault: (h, *(await scan_with_transcript(fleet, files, h, tmp_path))) for h in fleet.hosts}
+    finally:
+        await fleet.close()
+    host, result, transcript = results[fault]
+    assert_planted(result, host)
+    assert "## fallback: the scan script's output was not usable" in transcript
+    after = transcript.split("## fallback:", 1)[1]
+    # every step is then sent on its own, and recorded as today
+    assert after.count("## $ ") >= 3 and "## $ cat /etc/os-release" in after and "## exit 0" in after
+    if fault == "restricted_shell":
+        assert "refused: this key may run the scan commands only" in transcript
+    else:
+        assert "its stderr carries no step markers" in transcript and "[audit] " in transcript
+    healthy, result, transcript = results[None]
+    assert_planted(result, healthy)
+    assert "## one exec:" in transcript and "fallback" not in transcript
+    assert transcript.count("## $ cat /etc/os-release") == 1
+
+
+async def test_a_forged_marker_in_host_output_cannot_fake_a_steps_status(tmp_path):
+    fleet = await start_fleet(3, faults={"forged_marker": 3}, distros=["ubuntu-22.04", "rocky-9", "alpine-3.19"],
+                              seed=5, packages=(3, 5))
+    try:
+        files = fleet.write_files(tmp_path)
+        scanned = [(h, *(await scan_with_transcript(fleet, files, h, tmp_path))) for h in fleet.hosts]
+    finally:
+        await fleet.close()
+    for host, result, transcript in scanned:
+        # The host printed "<token>:E:list_updates:0" lines with a token it had to guess; its real exit is 2.
+        assert result.status is HostStatus.FAILED and result.category == "tool", (host.name, result.reason)
+        assert "exit status 2" in result.reason and "step list_updates" in result.reason
+        assert "fallback" not in transcript and ":E:list_updates:0" in transcript
+        assert "## exit 2" in transcript and result.packages == []
+
+
+async def test_a_family_the_script_reads_otherwise_falls_back_and_still_scans(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from console.sim import distros
+
+    # "ID=Ubuntu", "ID_LIKE=Debian": the parser lower-cases IDs, the script's sh rule does not, so the script
+    # stops after os-release (no family) where the scan goes on with apt.
+    text = distros.DISTROS["ubuntu-22.04"].os_release.replace("ID=ubuntu", "ID=Ubuntu")
+    upper = replace(distros.DISTROS["ubuntu-22.04"], key="ubuntu-upper",
+                    os_release=text.replace("ID_LIKE=debian", "ID_LIKE=Debian"))
+    monkeypatch.setitem(distros.DISTROS, "ubuntu-upper", upper)
+    fleet = await start_fleet(1, distros=["ubuntu-upper"], seed=6, packages=(2, 4))
+    try:
+        files = fleet.write_files(tmp_path)
+        host = fleet.hosts[0]
+        result, transcript = await scan_with_transcript(fleet, files, host, tmp_path)
+    finally:
+        await fleet.close()
+    assert_planted(result, host)
+    assert result.family == "apt"
+    assert "it ended before step refresh" in transcript and "## fallback:" in transcript
+
+
+async def test_the_script_path_keeps_per_step_sections_and_limits(tmp_path):
+    fleet = await start_fleet(3, faults={"huge_output": 1, "hang": 1}, distros=["rocky-9"], seed=8, packages=(3, 4),
+                              huge_bytes=12 * 1024 * 1024)
+    try:
+        files = fleet.write_files(tmp_path)
+        scanned = {h.fault: (h, *(await scan_with_transcript(fleet, files, h, tmp_path, command_timeout=2.0)))
+                   for h in fleet.hosts}
+    finally:
+        await fleet.close()
+    host, result, transcript = scanned[None]
+    assert_planted(result, host)
+    sections = [line for line in transcript.splitlines() if line.startswith("## $ ")]
+    assert sections == ["## $ cat /etc/os-release", "## $ sudo -n dnf -q makecache", "## $ dnf -q check-update",
+                        "## $ dnf -q updateinfo list --security",
+                        "## $ rpm -qa --qf '%{NAME}.%{ARCH} %{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n'",
+                        "## $ needs-restarting -r"]
+    assert transcript.count("## exit ") == 6
+    _, huge, transcript = scanned["huge_output"]
+    assert huge.category == "tool" and "MB" in huge.reason and "bytes cut" in transcript
+    _, hang, transcript = scanned["hang"]
+    assert hang.category == "timeout" and "step refresh" in hang.reason
+    assert "no answer within 2 s: Patchwatch closed the command" in transcript
+
+
+async def test_an_unframed_stream_falls_back_even_when_the_whole_script_outlasts_a_step_limit(tmp_path, monkeypatch):
+    from console.sim import fleet as sim
+
+    # Every command of this host takes 0.6 s: each step is well inside the 1.5 s limit, the script as a
+    # whole is not. Its stderr is tagged line by line, so no step of the script ever completes; waiting for
+    # the script's end would fail the host as a timeout of its first step.
+    original = sim._SshEndpoint._answer_command
+
+    async def slowly(self, process, command):
+        await asyncio.sleep(0.6)
+        return await original(self, process, command)
+
+    monkeypatch.setattr(sim._SshEndpoint, "_answer_command", slowly)
+    fleet = await start_fleet(1, faults={"stderr_prefixed": 1}, distros=["rocky-9"], seed=9, packages=(2, 4))
+    try:
+        files = fleet.write_files(tmp_path)
+        host = fleet.hosts[0]
+        result, transcript = await scan_with_transcript(fleet, files, host, tmp_path, command_timeout=1.5)
+    finally:
+        await fleet.close()
+    assert_planted(result, host)
+    assert "the other did not within" in transcript and "## fallback:" in transcript

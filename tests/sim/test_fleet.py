@@ -484,3 +484,169 @@ async def test_run_fleet_forever_writes_files_and_stops_cleanly(tmp_path: Path) 
 def test_cli_rejects_bad_faults(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-n", "2", "--faults", "gremlins=1", "--out", str(tmp_path)]) == 2
     assert "faults" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------
+# The one-exec scan script, and hosts far away (rtt, jitter)
+# ------------------------------------------------------------------------------------------------
+
+
+def sections(token: str, text: str) -> dict[str, tuple[str, int]]:
+    """step -> (stdout, status) from a script's framed stdout (a test-side reading, independent of the
+    scanner's reader)."""
+    found: dict[str, tuple[str, int]] = {}
+    for part in text.split(f"\n{token}:B:")[1:]:
+        head, _, rest = part.partition("\n")
+        step = head.split(":")[0]
+        body, _, tail = rest.partition(f"\n{token}:E:{step}:")
+        found[step] = (body, int(tail.split("\n", 1)[0]))
+    return found
+
+
+@pytest.mark.parametrize("distro", FAMILY_DISTROS)
+async def test_the_script_is_answered_step_by_step_like_the_commands(distro: str) -> None:
+    from console.scan.script import ScriptVariant, build_script, new_token, script_steps
+
+    async with await start_fleet(1, distros=[distro], seed=12, packages=(3, 5)) as fleet:
+        host = fleet.hosts[0]
+        token = new_token()
+        variant = ScriptVariant(refresh=True, sudo=True)
+        async with connect(fleet, host) as conn:
+            result = await conn.run(build_script(token, variant), check=False)
+    assert result.exit_status == 0
+    got = sections(token, str(result.stdout))
+    expected = {"os_release": OS_RELEASE, **dict(script_steps(host.family, variant))}
+    assert list(got) == list(expected)
+    for step, command in expected.items():
+        reply = fleet.respond(host, command)
+        assert got[step] == (reply.stdout, reply.exit_status), step
+    assert f"\n{token}:F:{host.family.value}\n" in str(result.stdout)
+    assert set(sections(token, str(result.stderr))) == set(expected)
+
+
+async def test_the_script_stops_where_the_steps_stop() -> None:
+    from console.scan.script import ScriptVariant, build_script, new_token
+
+    async with await start_fleet(2, faults={"permission_sudo": 1, "service_lock": 1}, distros=["rocky-9"]) as fleet:
+        token = new_token()
+        for host in fleet.hosts:
+            async with connect(fleet, host) as conn:
+                result = await conn.run(build_script(token, ScriptVariant(refresh=True, sudo=True)), check=False)
+            got = sections(token, str(result.stdout))
+            # the refresh failed (a password is required / the lock is held): nothing after it ran
+            assert list(got) == ["os_release", "refresh"] and got["refresh"][1] not in (0, None), host.fault
+
+
+async def test_a_restricted_shell_refuses_the_script_but_runs_the_commands() -> None:
+    from console.scan.script import ScriptVariant, build_script, new_token
+
+    async with await start_fleet(1, faults={"restricted_shell": 1}, distros=["debian-12"]) as fleet:
+        host = fleet.hosts[0]
+        async with connect(fleet, host) as conn:
+            refused = await conn.run(build_script(new_token(), ScriptVariant(False, False)), check=False)
+            allowed = await conn.run(COMMANDS[Family.APT].list_updates, check=False)
+            other = await conn.run("id", check=False)
+    assert refused.exit_status == 1 and "refused" in str(refused.stderr) and not refused.stdout
+    assert allowed.exit_status == 0 and allowed.stdout == fleet.respond(host, COMMANDS[Family.APT].list_updates).stdout
+    assert other.exit_status == 1
+
+
+def test_script_faults_are_only_planted_on_request() -> None:
+    from console.sim.fleet import SCRIPT_FAULTS
+
+    async def plan() -> list[str | None]:
+        async with await start_fleet(40, faults=1.0, seed=3) as fleet:
+            return [h.fault for h in fleet.hosts]
+
+    assert not set(asyncio.run(plan())) & set(SCRIPT_FAULTS)
+    assert parse_faults("restricted_shell=2,forged_marker=1") == {"restricted_shell": 2, "forged_marker": 1}
+
+
+class _ManualLoop:
+    """Just enough of an event loop for a delay line: a clock the test moves, and timers it fires."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.timers: list[tuple[float, Any]] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, callback: Any) -> Any:
+        self.timers.append((when, callback))
+        return _Timer(self, (when, callback))
+
+    def advance(self, to: float) -> None:
+        self.now = to
+        due = sorted((t for t in self.timers if t[0] <= to), key=lambda t: t[0])
+        for timer in due:
+            self.timers.remove(timer)
+            timer[1]()
+
+
+class _Timer:
+    def __init__(self, loop: _ManualLoop, entry: tuple[float, Any]) -> None:
+        self._loop, self._entry = loop, entry
+
+    def cancel(self) -> None:
+        if self._entry in self._loop.timers:
+            self._loop.timers.remove(self._entry)
+
+
+def test_a_delay_line_keeps_order_and_never_delivers_early() -> None:
+    import random
+
+    from console.sim.fleet import Latency, _DelayLine
+
+    loop = _ManualLoop()
+    line = _DelayLine(loop)  # type: ignore[arg-type]
+    latency = Latency(rtt_ms=50, jitter_ms=40)
+    rng = random.Random(1)
+    delivered: list[tuple[int, float]] = []
+    sent: list[tuple[int, float]] = []
+    for i in range(200):
+        loop.now = i * 0.001
+        sent.append((i, loop.now))
+        line.put(latency.one_way(rng), lambda i=i: delivered.append((i, loop.now)))
+        loop.advance(loop.now)
+    for step in range(1, 400):
+        loop.advance(0.2 + step * 0.001)
+    assert [i for i, _ in delivered] == list(range(200))  # a TCP stream does not reorder
+    for (_, at), (_, when) in zip(sent, delivered, strict=True):
+        assert when - at >= 0.005 - 1e-9  # at least (50 - 40) / 2 ms on the way
+    assert all(0.005 <= latency.one_way(rng) <= 0.045 for _ in range(1000))
+    assert Latency().one_way(rng) == 0.0 and not Latency() and Latency(rtt_ms=1)
+
+
+async def test_hosts_behind_a_round_trip_time_scan_as_near_ones(tmp_path: Path) -> None:
+    from console.jobs import Target
+    from console.scan.adhoc import adhoc_scan
+    from console.scan.credentials import CredentialProfile, load_credential
+    from console.scan.executor import ScanOptions
+
+    async with await start_fleet(8, faults={"drop_mid_output": 1, "permission_sudo": 1, "restricted_shell": 1},
+                                 seed=4, rtt=30, jitter=10, packages=(2, 6)) as fleet:
+        files = fleet.write_files(tmp_path)
+        truth = json.loads(files.fleet_json.read_text())
+        assert (truth["rtt_ms"], truth["jitter_ms"]) == (30, 10)
+        cred = load_credential(CredentialProfile(name="sim", user=fleet.user, key_files=(str(files.private_key),),
+                                                 known_hosts=(str(files.known_hosts),), sudo="sudo"))
+        targets = [Target(name=h.name, address=h.address, port=h.port, user=h.user) for h in fleet.hosts]
+        results = await adhoc_scan(targets, cred, ScanOptions(connect_timeout=10, command_timeout=20,
+                                                              refresh_metadata=True))
+    by_name = {r.host: r for r in results}
+    for host in fleet.hosts:
+        result = by_name[host.name]
+        assert result.category == FAULT_CATEGORY.get(host.fault or ""), (host.name, host.fault, result.reason)
+        if result.category is None:
+            assert result.missing_count == len(host.packages)
+
+
+async def test_rtt_is_validated() -> None:
+    with pytest.raises(ValidationError, match="rtt"):
+        await start_fleet(1, rtt=-1)
+
+
+def test_cli_rejects_a_negative_rtt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-n", "2", "--rtt", "-5", "--out", str(tmp_path)]) == 2
+    assert "rtt" in capsys.readouterr().err

@@ -57,6 +57,10 @@ READ_CHUNK = 64 * 1024
 FRAMING_GRACE = 2.0
 
 
+class CredentialUnavailable(Exception):
+    """The credential profile a target needs cannot be used (unknown, or its key or known_hosts unreadable)."""
+
+
 @dataclass(frozen=True)
 class ScanOptions:
     connect_timeout: float = 10.0
@@ -599,12 +603,18 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-async def execute_plan(targets: Sequence[Target], policy: BatchPolicy, cred: LoadedCredential,
+async def execute_plan(targets: Sequence[Target], policy: BatchPolicy,
+                       cred: LoadedCredential | Callable[[Target], LoadedCredential],
                        options: ScanOptions, hooks: ScanHooks, *, connection_limit: asyncio.Semaphore,
                        run_id: str = "", task_id: str = "", relative: Callable[[Path], str] | None = None) -> None:
     """Scan ``targets`` batch by batch. Pauses come through ``hooks.checkpoint`` (the engine pauses a run
     when the error threshold is exceeded); a canary batch that fails entirely pauses here. On cancel, open
-    connections close, and every host not finished is reported ``cancelled``."""
+    connections close, and every host not finished is reported ``cancelled``.
+
+    ``cred`` is one credential for every target, or a function choosing each target's (an instance may name
+    its own profile); a choice that fails (:class:`CredentialUnavailable`) fails that host as ``permission``,
+    never the run."""
+    choose = cred if callable(cred) else (lambda _target: cred)
     by_name = {t.name: t for t in targets}
     plan = plan_batches([t.name for t in targets], policy)
     finished: set[str] = set()
@@ -616,8 +626,15 @@ async def execute_plan(targets: Sequence[Target], policy: BatchPolicy, cred: Loa
             async with connection_limit:
                 if hooks.cancelled:
                     raise RunCancelled()
+                try:
+                    host_cred = choose(by_name[name])
+                except CredentialUnavailable as exc:
+                    return HostResult(run_id=run_id, task_id=task_id, host=name, status=HostStatus.FAILED,
+                                      category="permission", reason=str(exc), rule="credential.unavailable",
+                                      hint="add the profile with patchwatch credential add, or fix the instance's "
+                                           "patchwatch_credential", batch=batch_index, finished_at=_iso(time.time()))
                 path = hooks.transcript_path(name)
-                return await scan_host(by_name[name], cred, options, run_id=run_id, task_id=task_id,
+                return await scan_host(by_name[name], host_cred, options, run_id=run_id, task_id=task_id,
                                        batch=batch_index, transcript_path=path,
                                        transcript_label=relative(path) if relative and path else None)
 

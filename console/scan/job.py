@@ -7,9 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from console.domain.task import SCAN_OS_PATCH
-from console.jobs import JobContext
+from console.errors import PatchwatchError
+from console.jobs import JobContext, Target
 from console.scan.credentials import CredentialProfile, LoadedCredential, load_credential
-from console.scan.executor import ScanOptions, execute_plan
+from console.scan.executor import CredentialUnavailable, ScanOptions, execute_plan
 
 #: Connections open at once across every run of the process (each task also has its own concurrency).
 GLOBAL_CONNECTION_LIMIT = 200
@@ -44,10 +45,25 @@ class ScanOsPatchJob:
     async def execute(self, ctx: JobContext) -> None:
         job = ctx.task.job
         cred = await asyncio.to_thread(self.credential, job.credential)
+        # Instances that name their own profile (patchwatch_credential): each profile is loaded once, off the
+        # event loop; one that cannot be used fails those hosts (permission), not the run.
+        own: dict[str, LoadedCredential | str] = {}
+        for name in sorted({t.credential for t in ctx.targets if t.credential and t.credential != job.credential}):
+            try:
+                own[name] = await asyncio.to_thread(self.credential, name)
+            except PatchwatchError as exc:
+                own[name] = f"credential profile {name!r} of this instance cannot be used: {exc}"
+
+        def choose(target: Target) -> LoadedCredential:
+            chosen = own.get(target.credential, cred) if target.credential else cred
+            if isinstance(chosen, str):
+                raise CredentialUnavailable(chosen)
+            return chosen
+
         options = ScanOptions(connect_timeout=float(job.param("connect_timeout")),
                               command_timeout=float(job.param("command_timeout")),
                               refresh_metadata=bool(job.param("refresh_metadata")),
                               concurrency=int(job.param("concurrency")))
-        await execute_plan(ctx.targets, ctx.task.targets.batch, cred, options, ctx,
+        await execute_plan(ctx.targets, ctx.task.targets.batch, choose, options, ctx,
                            connection_limit=self._connections, run_id=ctx.run.id, task_id=ctx.task.id,
                            relative=ctx.relative_path)

@@ -190,3 +190,42 @@ async def test_no_escalation_after_a_restart_for_a_task_that_recovered(tmp_path)
             assert escalations == [], [(r.person, r.run_id) for r in escalations]
         finally:
             await engine.close()
+
+
+# ----------------------------------------------------------------------------------------------- credentials
+
+async def test_an_instances_own_credential_profile_is_used_and_an_unknown_one_fails_that_host(tmp_path):
+    """``patchwatch_credential=NAME`` on an inventory line (documented in the README) was ignored: every host
+    used the task's ``job.credential``. Here the task's profile cannot log in (wrong user); the host that names
+    the right profile must scan, and the one naming a profile that does not exist fails as ``permission``."""
+    from console.scan.credentials import CredentialProfile
+    from console.sim.fleet import start_fleet
+
+    fleet = await start_fleet(3, seed=3)
+    try:
+        files = fleet.write_files(tmp_path / "fleet")
+        engine = await Engine(tmp_path / "data", notify=False).open()
+        try:
+            keys = {"key_files": (str(files.private_key),), "known_hosts": (str(files.known_hosts),)}
+            await engine.put_credential(CredentialProfile(name="task-default", user="nobody-here", **keys))
+            await engine.put_credential(CredentialProfile(name="fleet", user=fleet.user, sudo="sudo", **keys))
+            own, unknown, plain = fleet.hosts
+            await engine.import_inventory("\n".join([
+                "[sim]",
+                f"{own.name} ansible_host={own.address} ansible_port={own.port} patchwatch_credential=fleet",
+                f"{unknown.name} ansible_host={unknown.address} ansible_port={unknown.port} "
+                "patchwatch_credential=no-such-profile",
+                f"{plain.name} ansible_host={plain.address} ansible_port={plain.port}",
+            ]) + "\n")
+            task = await engine.create_task(task_input("own-credentials", "0 0 3 * * ?", targets={"groups": ["sim"]},
+                                                       job={"credential": "task-default"}))
+            run = await engine.wait_run((await engine.run_now(task.id)).id, timeout=60)
+            results = {r.host: r for r in await engine.host_results(run.id)}
+        finally:
+            await engine.close()
+    finally:
+        await fleet.close()
+    assert run.state is RunState.FAILED, run.error
+    assert results[own.name].status is HostStatus.OK, results[own.name].reason
+    assert results[unknown.name].category == "permission" and "no-such-profile" in results[unknown.name].reason
+    assert results[plain.name].category == "permission", "the task's own profile is still used by default"

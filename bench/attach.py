@@ -16,16 +16,14 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from simfleet import ROOT, running_fleet
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -147,28 +145,10 @@ def main() -> None:
     if args.clients_worker:
         asyncio.run(_clients_worker(args.clients_worker, args.clients))
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        fleet_dir = Path(tmp) / "fleet"
-        fleet = subprocess.Popen([sys.executable, "-m", "console", "sim", "fleet", "-n", str(args.n), "--seed", "1",
-                                  "--out", str(fleet_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                 cwd=ROOT)
-        try:
-            deadline = time.monotonic() + 120
-            while not (fleet_dir / "fleet.json").exists():
-                if fleet.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the simulated fleet did not start")
-                time.sleep(0.2)
-            time.sleep(0.5)
-            print(f"{os.cpu_count()} cores; engine and in-process subscribers here, attached clients in one other "
-                  "process, the fleet in a third")
-            asyncio.run(_main(args, fleet_dir, Path(tmp) / "data"))
-        finally:
-            fleet.send_signal(signal.SIGINT)
-            try:
-                fleet.wait(30)
-            except subprocess.TimeoutExpired:
-                fleet.kill()
-
+    with tempfile.TemporaryDirectory() as tmp, running_fleet(Path(tmp) / "fleet", args.n) as fleet_dir:
+        print(f"{os.cpu_count()} cores; engine and in-process subscribers here, attached clients in one other "
+              "process, the fleet in a third")
+        asyncio.run(_main(args, fleet_dir, Path(tmp) / "data"))
 
 if __name__ == "__main__":
     main()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import smtplib
 import statistics
 import subprocess
@@ -28,7 +27,8 @@ from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from simfleet import ROOT, running_fleet
+
 sys.path.insert(0, str(ROOT))
 
 
@@ -184,27 +184,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--breakdown", action="store_true", help="print when each notice was queued and sent")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        fleet_dir = Path(tmp) / "fleet"
-        fleet = subprocess.Popen([sys.executable, "-m", "console", "sim", "fleet", "-n", str(args.n), "--faults",
-                                  str(args.faults), "--seed", "3", "--out", str(fleet_dir)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-        try:
-            deadline = time.monotonic() + 120
-            while not (fleet_dir / "fleet.json").exists():
-                if fleet.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the simulated fleet did not start")
-                time.sleep(0.2)
-            time.sleep(0.5)
-            truth = json.loads((fleet_dir / "fleet.json").read_text())
-            faulty = sum(1 for h in truth["hosts"] if h["fault"] and h["expected_category"])
-            latencies, scan = asyncio.run(_ours(fleet_dir, args.people, args.runs, args.breakdown))
-        finally:
-            fleet.send_signal(signal.SIGINT)
-            try:
-                fleet.wait(30)
-            except subprocess.TimeoutExpired:
-                fleet.kill()
+    with tempfile.TemporaryDirectory() as tmp, \
+            running_fleet(Path(tmp) / "fleet", args.n, "--faults", str(args.faults), seed=3) as fleet_dir:
+        truth = json.loads((fleet_dir / "fleet.json").read_text())
+        faulty = sum(1 for h in truth["hosts"] if h["fault"] and h["expected_category"])
+        latencies, scan = asyncio.run(_ours(fleet_dir, args.people, args.runs, args.breakdown))
     reference = _reference(len(latencies))
     print(f"{args.n} simulated hosts ({faulty} faulty), {args.runs} runs of about {scan:.1f} s each, "
           f"{args.people} people notified by email per run")

@@ -29,14 +29,13 @@ import asyncio
 import json
 import os
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from simfleet import ROOT, start_fleet, stop_fleet
 
 
 def _usage() -> tuple[float, float]:
@@ -163,27 +162,7 @@ def _contender(name: str, fleet_dir: Path, concurrency: int) -> None:
 
 
 def _start_fleet(n: int, rtt: float, jitter: float, fleet_dir: Path) -> subprocess.Popen[str]:
-    fleet = subprocess.Popen([sys.executable, "-m", "console.sim.fleet", "-n", str(n), "--seed", "1",
-                              "--rtt", str(rtt), "--jitter", str(jitter), "--out", str(fleet_dir)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-    deadline = time.monotonic() + 180
-    while not (fleet_dir / "fleet.json").exists():
-        if fleet.poll() is not None or time.monotonic() > deadline:
-            output = fleet.stdout.read() if fleet.stdout else ""
-            fleet.kill()
-            raise SystemExit(f"the simulated fleet did not start: {output}")
-        time.sleep(0.2)
-    time.sleep(0.5)
-    return fleet
-
-
-def _stop_fleet(fleet: subprocess.Popen[str]) -> None:
-    fleet.send_signal(signal.SIGINT)
-    try:
-        fleet.wait(30)
-    except subprocess.TimeoutExpired:
-        fleet.kill()
-        fleet.wait()
+    return start_fleet(fleet_dir, n, "--rtt", str(rtt), "--jitter", str(jitter))
 
 
 def _run_one(name: str, fleet_dir: Path, concurrency: int) -> dict | None:
@@ -232,7 +211,7 @@ def main() -> None:
                         if row is not None:
                             runs[name].append(row)
             finally:
-                _stop_fleet(fleet)
+                stop_fleet(fleet)
         means = {name: {key: sum(r[key] for r in rows) / len(rows) for key in ("seconds", "cpu", "rss_mb", "setup")}
                  | {"ok": min(r["ok"] for r in rows)} for name, rows in runs.items() if rows}
         ref = means.get("minimal")

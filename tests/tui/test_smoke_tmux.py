@@ -16,6 +16,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +34,9 @@ DEADLINE = 30.0
 COMMAND_LINE = "command (tasks, runs, failures"
 
 TMUX = shutil.which("tmux")
-PATCHWATCH = shutil.which("patchwatch")
+#: The script installed next to this interpreter (the README's `.venv/bin/patchwatch`, not on PATH), else PATH's.
+_BESIDE = Path(sys.executable).parent / "patchwatch"
+PATCHWATCH = str(_BESIDE) if os.access(_BESIDE, os.X_OK) else shutil.which("patchwatch")
 
 pytestmark = [
     pytest.mark.slow,

@@ -10,17 +10,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import difflib
 import json
 import os
+import re
 import signal
 import sys
 import tomllib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from console import __version__
+from console.commands import command_line
+from console.datadir import require_data_dir
 from console.errors import PatchwatchError, ValidationError
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
@@ -34,6 +38,11 @@ class CliError(Exception):
 
 def data_dir_of(args: argparse.Namespace) -> Path:
     return Path(args.data_dir or os.environ.get(DATA_ENV) or "data")
+
+
+def paste_command(args: argparse.Namespace, *words: str) -> str:
+    """A ``patchwatch`` command line for this data directory that works when pasted into another shell."""
+    return command_line(data_dir_of(args), *words)
 
 
 def _out(line: str = "") -> None:
@@ -92,6 +101,9 @@ async def _with_engine(args: argparse.Namespace, body: Callable[[Any], Awaitable
                        read_only: bool = False) -> int:
     from console.engine import Engine
 
+    if read_only:
+        # A command that only reads must never create a directory or answer from an empty one.
+        require_data_dir(data_dir_of(args), explicit=bool(args.data_dir or os.environ.get(DATA_ENV)))
     engine = Engine(data_dir_of(args), read_only=read_only)
     await engine.open()
     try:
@@ -110,6 +122,11 @@ def read_input_file(path: Path, field: str) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ValidationError.single(field, f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """``1 instance``, ``2 instances``."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def _dash(value: Any) -> str:
@@ -288,11 +305,14 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    started: list[str] = []
+
     async def body(engine: Any) -> int:
         from console.domain.run import RunState
 
         queue = engine.subscribe()
         run = await engine.run_now(args.task)
+        started.append(run.id)
         _out(f"run {run.id} of {run.task_name}: {run.state.value}")
         if run.state is RunState.PENDING_REVIEW:
             _out(f"waiting for review: patchwatch approve {run.id}")
@@ -313,7 +333,15 @@ def cmd_run(args: argparse.Namespace) -> int:
              f"{run.hosts_total}" + (f"; {run.error}" if run.error else ""))
         return EXIT_OK if run.state is RunState.SUCCEEDED else EXIT_FAILURES
 
-    return _run_async(_with_engine(args, body))
+    try:
+        return _run_async(_with_engine(args, body))
+    except KeyboardInterrupt:
+        if not started:
+            raise
+        # The engine closed on the way out, and closing records an active run as interrupted.
+        print(f"interrupted (Ctrl+C): run {started[0]} stopped and was recorded as interrupted; hosts it had not "
+              f"finished were not scanned. Its trace: {paste_command(args, 'logs', started[0])}", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def cmd_run_action(args: argparse.Namespace) -> int:
@@ -340,7 +368,7 @@ def cmd_inventory_import(args: argparse.Namespace) -> int:
     async def body(engine: Any) -> int:
         targets = await engine.import_inventory(text, source=path.name, fmt=args.format)
         groups = sorted({g for t in targets for g in t.groups})
-        _out(f"imported {len(targets)} instances from {path} (groups: {', '.join(groups) or '-'})")
+        _out(f"imported {_count(len(targets), 'instance')} from {path} (groups: {', '.join(groups) or '-'})")
         return EXIT_OK
 
     return _run_async(_with_engine(args, body))
@@ -366,7 +394,7 @@ def cmd_inventory_list(args: argparse.Namespace) -> int:
 def cmd_inventory_remove(args: argparse.Namespace) -> int:
     async def body(engine: Any) -> int:
         removed = await engine.remove_instances(args.names)
-        _out(f"removed {len(removed)} instances")
+        _out(f"removed {_count(len(removed), 'instance')}")
         return EXIT_OK
 
     return _run_async(_with_engine(args, body))
@@ -523,7 +551,8 @@ def cmd_people_import(args: argparse.Namespace) -> int:
 
     async def body(engine: Any) -> int:
         directory = await engine.import_people(text, source=path.name)
-        _out(f"imported from {path}: now {len(directory.people)} people, {len(directory.scenarios)} shift scenarios")
+        _out(f"imported from {path}: now {_count(len(directory.people), 'person', 'people')}, "
+             f"{_count(len(directory.scenarios), 'shift scenario')}")
         return EXIT_OK
 
     return _run_async(_with_engine(args, body))
@@ -639,8 +668,21 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------------- parser
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus "did you mean" for a mistyped command (Python 3.11's argparse has none)."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if match:
+            choices = re.findall(r"'([^']*)'", match.group(2))
+            close = difflib.get_close_matches(match.group(1), choices, n=1, cutoff=0.6)
+            if close:
+                message = f"{message}; did you mean '{close[0]}'?"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="patchwatch",
         description="Scheduled OS patch scans that never fail silently. Without a command, opens the console.",
     )
@@ -810,7 +852,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_notifications)
 
     p = sub.add_parser("demo", help="the whole product on this machine: a simulated fleet with faults, local mail "
-                       "and robot servers, demo people and tasks, then the console (data in DATA_DIR/demo)")
+                       "and robot servers, demo people and tasks, then the console (its data directory: "
+                       "DATA_DIR/demo/store)")
     p.add_argument("--reset", action="store_true", help="start from an empty demo data directory")
     p.add_argument("--headless", action="store_true", help="no console: print events (and what the local "
                    "servers received) until Ctrl-C")
@@ -829,11 +872,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl+C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as `yes | head -1` reports
+
+
+def _role_of(args: argparse.Namespace) -> str:
+    """What this process is, for the data directory's lock label: ``console``, ``daemon``, ``task add``..."""
+    command = getattr(args, "command", None) or "console"
+    action = next((getattr(args, k) for k in vars(args) if k.endswith("_command") and getattr(args, k)), None)
+    return f"{command} {action}" if action else command
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         args.func = cmd_console
+    from console.store.lock import set_process_role
+
+    set_process_role(_role_of(args))
     try:
         return int(args.func(args))
     except ValidationError as exc:
@@ -844,7 +901,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        return 130
+        print("interrupted (Ctrl+C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing is wrong. Point stdout at /dev/null so the interpreter's
+        # final flush does not raise again, and exit as a process killed by SIGPIPE would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

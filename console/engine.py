@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from console import actor as _actor
 from console.clock import Clock, SystemClock
 from console.domain import ids
 from console.domain.inventory import parse_inventory
@@ -66,8 +67,8 @@ def default_channels_path(data_dir: Path) -> Path:
 
 
 def default_actor() -> str:
-    """Who is acting, for the trace: the login name of the operator."""
-    return os.environ.get("PATCHWATCH_ACTOR") or os.environ.get("USER") or os.environ.get("LOGNAME") or "operator"
+    """Who is acting, for the trace: the login name of the operator, from the OS (console/actor.py)."""
+    return _actor.login_name()
 
 
 class _RunControl:

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console.commands import command_line
 from console.domain import ids
 from console.domain.run import ALARM_STATES, Event, RunState
 from console.domain.task import NotifyPolicy, Task
@@ -273,7 +274,7 @@ class NotificationService:
             timezone=task.schedule.timezone, run_id=run_id, run_state=run_state,
             failed=state.failed_count if state else 0, total=state.total if state else 0,
             categories=dict(state.categories) if state else {}, first_failed=tuple(state.failed) if state else (),
-            detail=detail, logs_command=f"patchwatch logs {run_id}", escalation_level=level)
+            detail=detail, logs_command=command_line(self._engine.data_dir, "logs", run_id), escalation_level=level)
 
     async def _first_failure_notice(self, run_id: str) -> None:
         state = self._runs.get(run_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def patchwatch(*args: str, data: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATCHWATCH_ACTOR": "tester", "SSH_AUTH_SOCK": ""}
+    env = {**os.environ, "SSH_AUTH_SOCK": ""}
     cmd = [sys.executable, "-m", "console"] + (["--data-dir", str(data)] if data else [])
     return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
 
@@ -121,4 +122,4 @@ def test_a_task_run_with_host_results_logs_and_hostkey_accept(tmp_path, fleet):
     logs = patchwatch("logs", run2, healthy["name"], data=data)
     assert "cat /etc/os-release" in logs.stdout and "host.finished" in logs.stdout
     trace = patchwatch("events", "--kind", "hostkey.", data=data)
-    assert "accepted by tester" in trace.stdout
+    assert f"accepted by {pwd.getpwuid(os.geteuid()).pw_name}" in trace.stdout

@@ -64,7 +64,7 @@ def test_every_command_is_in_the_readme_with_all_its_options_and_nothing_extra()
 
 def test_global_options_are_documented():
     text = README.read_text()
-    for option in ("--data-dir", "PATCHWATCH_DATA", "PATCHWATCH_CHANNELS", "PATCHWATCH_ACTOR", "--version"):
+    for option in ("--data-dir", "PATCHWATCH_DATA", "PATCHWATCH_CHANNELS", "--version"):
         assert option in text, option
 
 

@@ -116,7 +116,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def terminal() -> Iterator[Terminal]:
-    env = {**os.environ, "TERM": "xterm-256color", "PATCHWATCH_ACTOR": "smoke"}
+    env = {**os.environ, "TERM": "xterm-256color"}
     env.pop("TMUX", None)  # inside a tmux session, still use our own server
     # The server's socket in a short directory of its own (a socket path must stay under ~100 bytes).
     socket_dir = Path(tempfile.mkdtemp(prefix="pw-tmux-"))

@@ -6,8 +6,8 @@ What makes the pictures reproducible:
   test with a counter (``ST000...001``, ``RN000...002``, ...), so the task, run and event ids on screen are
   the same on every run (they are otherwise random and time-based);
 * time: the data directory is built, and then shown, with a :class:`ManualClock` stopped at a fixed instant,
-  the actor is fixed (``PATCHWATCH_ACTOR``), and the process's local zone is UTC for the test (the dashboard
-  shows local times);
+  the actor is fixed (``console.actor.login_name`` is patched), and the process's local zone is UTC for the
+  test (the dashboard shows local times);
 * content: fixed task names and inventory, and one run of a :class:`NoIoJob` with one planted failure per
   category (plus a written transcript per host, so the log pane has text);
 * engine and app share one event loop: the data directory is built in its own ``asyncio.run`` and closed;
@@ -33,6 +33,7 @@ from support import NoIoJob, task_input, utc
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
+from console import actor
 from console.clock import ManualClock
 from console.domain import ids
 from console.engine import Engine
@@ -101,7 +102,7 @@ def counted_ids() -> Callable[..., str]:
 def fixed_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Counter ids, a fixed actor and UTC as the local zone, for the whole test."""
     monkeypatch.setattr(ids, "new_id", counted_ids())
-    monkeypatch.setenv("PATCHWATCH_ACTOR", ACTOR)
+    monkeypatch.setattr(actor, "login_name", lambda: ACTOR)
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     yield

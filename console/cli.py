@@ -434,11 +434,38 @@ def cmd_credential_list(args: argparse.Namespace) -> int:
     return _run_async(_with_engine(args, body, read_only=True))
 
 
+HOSTKEY_VERIFY = "on the host's own console: ssh-keygen -lf /etc/ssh/ssh_host_*.pub"
+
+
+def _ask(question: str) -> bool:
+    """A yes/no question on the terminal; anything but y/yes (or end of input) is no."""
+    sys.stdout.write(question)
+    sys.stdout.flush()
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
 def cmd_hostkey_accept(args: argparse.Namespace) -> int:
+    # Trust is given only to a fingerprint the operator saw (and could verify out of band) first:
+    # --fingerprint for scripts that verified it elsewhere, --yes to take what is presented, or a question.
     async def body(engine: Any) -> int:
-        info = await engine.accept_host_key(args.host, port=args.port)
+        expected = args.fingerprint
+        if expected is None and not args.yes:
+            info = await engine.fetch_host_key(args.host, port=args.port)
+            _out(f"{args.host} ({info.address}:{info.port}) presents {info.algorithm} key {info.fingerprint}")
+            _out(f"compare it with the fingerprint {HOSTKEY_VERIFY}")
+            if not sys.stdin.isatty():
+                raise ValidationError.single(
+                    "--yes or --fingerprint", "standard input is not a terminal, so nobody can be asked: "
+                    f"give --fingerprint {info.fingerprint} once verified (or --yes); nothing was trusted")
+            if not _ask("trust this key for scans from now on? [y/N] "):
+                _out("not trusted; nothing changed")
+                return EXIT_FAILURES
+            expected = info.fingerprint  # a key that changes between the look and the trust is refused
+        info = await engine.accept_host_key(args.host, port=args.port, fingerprint=expected)
         _out(f"accepted {info.algorithm} key {info.fingerprint} of {info.address}:{info.port}")
-        _out("verify this fingerprint out of band (console of the host: ssh-keygen -lf /etc/ssh/ssh_host_*.pub)")
+        if args.yes and args.fingerprint is None:
+            _out(f"accepted without checking: compare the fingerprint {HOSTKEY_VERIFY}")
         return EXIT_OK
 
     return _run_async(_with_engine(args, body))
@@ -787,9 +814,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     hk = sub.add_parser("hostkey", help="accept a host's SSH key (an explicit, recorded operator action)")
     hsub = hk.add_subparsers(dest="hostkey_command", metavar="ACTION", required=True)
-    p = hsub.add_parser("accept", help="fetch the key HOST presents now and trust it from now on")
+    p = hsub.add_parser("accept", help="show the key HOST presents now and, once confirmed, trust it from now on")
     p.add_argument("host", metavar="HOST", help="an inventory instance name, or an address")
     p.add_argument("--port", type=int, help="port (default: the inventory's, else 22)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--fingerprint", metavar="SHA256:...", help="trust the key only if it has this fingerprint "
+                     "(verified out of band); refused on mismatch. For scripts")
+    how.add_argument("--yes", action="store_true", help="trust whatever key is presented, without asking")
     p.set_defaults(func=cmd_hostkey_accept)
 
     p = sub.add_parser("scan", help="scan an inventory now, without a task (exit 1 if any host failed)")

@@ -473,14 +473,31 @@ def cmd_hostkey_accept(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------------- scans
 
-HOST_HEADERS = ["HOST", "STATUS", "OS", "CATEGORY", "REASON", "MISSING", "SECURITY", "REBOOT", "SECONDS"]
+# The reason is not a column: it is long, and a column would cut it. Failed hosts get it whole, with the
+# hint, in lines of their own below the table (which then fits an 80-column terminal).
+# Missing and security updates, reboot pending; the duration is in --json.
+HOST_HEADERS = ["HOST", "STATUS", "OS", "CATEGORY", "MISSING", "SEC", "REBOOT"]
+OS_WIDTH = 18
 
 
 def _host_row(r: Any) -> list[str]:
     reboot = {True: "yes", False: "no", None: "-"}[r.reboot_required]
-    return [r.host, r.status.value, r.os or "-", r.category or "-", r.reason or "-",
-            str(r.missing_count) if r.status.value == "ok" else "-",
-            "-" if r.security_count is None else str(r.security_count), reboot, f"{r.duration_s:.1f}"]
+    os_name = r.os or "-"
+    return [r.host, r.status.value, os_name if len(os_name) <= OS_WIDTH else os_name[:OS_WIDTH - 1] + "…",
+            r.category or "-", str(r.missing_count) if r.status.value == "ok" else "-",
+            "-" if r.security_count is None else str(r.security_count), reboot]
+
+
+def _host_report(results: list[Any]) -> None:
+    """The hosts table, then each host that did not succeed: ``HOST: CATEGORY: reason`` and its hint."""
+    _table([_host_row(r) for r in results], HOST_HEADERS)
+    failed = [r for r in results if r.status.value != "ok"]
+    if failed:
+        _out()
+    for r in failed:
+        _out(f"{r.host}: {r.category or r.status.value}: {r.reason or '-'}")
+        if r.hint:
+            _out(f"  hint: {r.hint}")
 
 
 def _host_json(r: Any) -> dict[str, Any]:
@@ -517,7 +534,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     results = asyncio.run(adhoc_scan(targets, cred, options, on_result))
     failed = [r for r in results if r.status.value != "ok"]
     if not args.json:
-        _table([_host_row(r) for r in sorted(results, key=lambda r: (r.status.value == "ok", r.host))], HOST_HEADERS)
+        _host_report(sorted(results, key=lambda r: (r.status.value == "ok", r.host)))
         _out(f"{len(results)} hosts: {len(results) - len(failed)} ok, {len(failed)} failed")
     return EXIT_FAILURES if failed else EXIT_OK
 
@@ -532,7 +549,7 @@ def cmd_hosts(args: argparse.Namespace) -> int:
             for r in results:
                 _json_line(r.to_dict())
         elif results:
-            _table([_host_row(r) for r in results], HOST_HEADERS)
+            _host_report(results)
         else:
             _out(f"run {run.id} has no host results" + (" that failed" if args.failed else ""))
         return EXIT_OK

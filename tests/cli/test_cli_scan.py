@@ -189,3 +189,20 @@ def test_hostkey_accept_asks_on_a_terminal_before_trusting(tmp_path, fleet, answ
     os.close(controller)
     assert (proc.returncode == 0) is trusted, (rest, err)
     assert bool(_trusted(data)) is trusted
+
+
+def test_the_scan_table_gives_each_failed_host_its_whole_reason_and_hint(fleet):
+    out, _ = fleet
+    common = ["scan", "--inventory", str(out / "inventory.ini"), "--known-hosts", str(out / "known_hosts"),
+              "--identity", str(out / "id_ed25519"), "--timeout", "3", "--command-timeout", "5"]
+    rows = [json.loads(line) for line in patchwatch(*common, "--json").stdout.splitlines()]
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert failed
+    table = patchwatch(*common).stdout
+    for row in failed:
+        assert f"{row['host']}: {row['category']}: {row['reason']}" in table, (row, table)
+        assert f"hint: {row['hint']}" in table
+    # The table itself (up to the first blank line) fits an 80-column terminal.
+    rows_part = table[:table.index("\n\n")].splitlines()
+    assert rows_part[0].split()[:3] == ["HOST", "STATUS", "OS"]
+    assert max(len(line) for line in rows_part) <= 80, rows_part

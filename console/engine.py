@@ -40,6 +40,7 @@ from console.errors import ConflictError, NotFoundError, ValidationError
 from console.jobs import Job, RunCancelled, Target
 from console.notify.outbox import OutboxRecord
 from console.notify.people import Directory
+from console.notify.recipients import check_recipients
 from console.notify.service import DIRECTORY_DOC, OUTBOX, PEOPLE, NotificationService
 from console.scan.credentials import ACCEPTED_KNOWN_HOSTS, CredentialProfile, default_profile
 from console.scan.hostkeys import HostKeyInfo, append_known_host, check_fingerprint, fetch_host_key
@@ -425,12 +426,19 @@ class Engine:
             if other.name == name and other.id != task_id:
                 raise ValidationError.single("name", f"must be unique; task {other.id} is already called {name!r}")
 
+    def _check_recipients(self, task: Task) -> None:
+        """Refuse a task whose notices could reach nobody (console/notify/recipients.py)."""
+        if self.notifier is not None:
+            channels = self.notifier.channels
+            check_recipients(task, self.notifier.directory, channels.modes() if channels else ())
+
     async def validate_task(self, data: Mapping[str, Any], *, task_id: str | None = None) -> Task:
         """Check a form without saving anything; returns the task it would make."""
         previous = self._tasks.get(task_id) if task_id else None
         task = task_from_input(data, task_id=task_id or ids.new_id(ids.TASK), now=self.clock.now(),
                                actor=default_actor(), previous=previous)
         self._check_unique_name(task.name, task_id)
+        self._check_recipients(task)
         return task
 
     async def create_task(self, data: Mapping[str, Any], *, actor: str | None = None) -> Task:
@@ -439,6 +447,7 @@ class Engine:
         actor = actor or default_actor()
         task = task_from_input(data, task_id=ids.new_id(ids.TASK), now=self.clock.now(), actor=actor)
         self._check_unique_name(task.name, None)
+        self._check_recipients(task)
         await self._call(self._store.put_doc, TASKS, task.to_dict())
         self._tasks[task.id] = task
         self._emit("task.created", f"task {task.name} created", task_id=task.id, actor=actor,
@@ -454,6 +463,7 @@ class Engine:
         previous = self._find_task(ref)
         task = task_from_input(data, task_id=previous.id, now=self.clock.now(), actor=actor, previous=previous)
         self._check_unique_name(task.name, task.id)
+        self._check_recipients(task)
         await self._call(self._store.put_doc, TASKS, task.to_dict())
         self._tasks[task.id] = task
         changed = sorted(k for k in ("name", "risk", "schedule", "job", "targets", "review", "notify",

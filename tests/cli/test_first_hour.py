@@ -232,3 +232,29 @@ def test_ctrl_c_in_run_wait_says_what_happened_to_the_run(tmp_path: Path, silent
     logs = said[said.index("Its trace: ") + len("Its trace: "):].split()
     shown = subprocess.run(logs, capture_output=True, text=True, timeout=60, cwd="/")
     assert shown.returncode == 0 and "run.interrupted" in shown.stdout, (logs, shown.stderr)
+
+
+# ------------------------------------------------------------------------------------ task recipients
+
+PEOPLE = ROOT / "tests" / "notify" / "fixtures" / "people.toml"
+
+
+@pytest.mark.parametrize(("notify", "field", "words"), [
+    ('people = ["alice", "zed"]\nmodes = ["email"]', "notify.people", "'zed'"),
+    ('people = ["alice"]\nmodes = ["email", "pigeon"]', "notify.modes", "'pigeon'"),
+])
+def test_a_task_notifying_nobody_real_or_by_no_real_mode_is_refused(tmp_path: Path, notify: str, field: str,
+                                                                    words: str):
+    """Nothing would ever be delivered: refused at once, naming the field, and nothing is stored."""
+    path = tmp_path / "data"
+    assert patchwatch("people", "import", str(PEOPLE), data=path).returncode == 0
+    task = tmp_path / "task.toml"
+    task.write_text(f'name = "notified"\n[schedule]\ncron = "0 0 3 * * ?"\n[targets]\ngroups = ["all"]\n'
+                    f'[notify]\n{notify}\n')
+    out = patchwatch("task", "add", "--file", str(task), data=path)
+    assert out.returncode == 2
+    assert f"error: {field}: " in out.stderr and words in out.stderr, out.stderr
+    assert "no tasks yet" in patchwatch("task", "list", data=path).stdout
+    fixed = task.read_text().replace(', "zed"', "").replace(', "pigeon"', "")
+    task.write_text(fixed)
+    assert patchwatch("task", "add", "--file", str(task), data=path).returncode == 0

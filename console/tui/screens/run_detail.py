@@ -377,9 +377,8 @@ class RunDetailScreen(ConsoleScreen):
             return
         first = Text(f"Run {run.id}  ", style="bold", end="")
         first.append_text(state_text(run.state.value))
-        first.append(f"  {run.task_name} ({run.task_id})  trigger {run.trigger.value}")
-        if run.parent_run_id:
-            first.append(f"  re-scan of {run.parent_run_id}")
+        first.append(f"  re-scan of {run.parent_run_id}" if run.parent_run_id else f"  {run.trigger.value}")
+        first.append(f"  {run.task_name} ({run.task_id})")
         hosts = Text(f"hosts {run.hosts_done}/{run.hosts_total} done: {run.hosts_ok} ok, ", end="")
         hosts.append(f"{run.hosts_failed} failed", style="bold red" if run.hosts_failed else "")
         hosts.append(f", {run.hosts_skipped} skipped, {run.hosts_cancelled} cancelled")
@@ -417,7 +416,7 @@ class RunDetailScreen(ConsoleScreen):
             times.append(f"finished {when(run.finished_at)}")
         alerts.append(Text("  ".join(times) + " (UTC; task zone " + run.timezone + ")", style="dim", end=""))
         third = Text("  ·  ", end="").join(alerts)
-        width = max(10, self.query_one("#run-header", Static).size.width - 2) if self.is_mounted else 10_000
+        width = max(10, self.query_one("#run-header", Static).content_region.width) if self.is_mounted else 10_000
         lines = []
         for line in (first, hosts, third):
             line.truncate(width, overflow="ellipsis")

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from rich.text import Text
+from textual.widget import Widget
 from textual.widgets import DataTable
 
 from console.domain.run import Event, Run
@@ -227,7 +228,18 @@ class FailuresTable(DataTable[Any]):
         self._set_layout(*plan_failure_columns(160))
 
     def on_resize(self) -> None:
-        name, widths = plan_failure_columns(self.size.width)
+        self.fit_width()
+
+    def on_show(self) -> None:
+        self.fit_width()
+
+    def fit_width(self) -> None:
+        """Take the layout for the table's width now. Also called when rows arrive: a table that was hidden
+        (the calm panel) gets no resize of its own when it is shown at an unchanged size."""
+        width = self.size.width or (self.parent.size.width if isinstance(self.parent, Widget) else 0)
+        if width <= 0:
+            return
+        name, widths = plan_failure_columns(width)
         if (name, widths) != (self.layout_name, self.widths):
             self._set_layout(name, widths)
 
@@ -283,6 +295,7 @@ class FailuresTable(DataTable[Any]):
 
     def add_failures(self, failures: Iterable[Failure]) -> int:
         """Add or refresh failures; keeps the newest ``limit`` rendered, newest first. Returns new ones."""
+        self.fit_width()
         added = 0
         refreshed: list[str] = []
         for failure in failures:

@@ -38,7 +38,9 @@ def test_cron_prints_the_seed_schedule_in_its_zone():
 
 
 def test_installed_console_script_runs():
-    exe = shutil.which("patchwatch")
+    # The script next to this interpreter (the README's .venv/bin/patchwatch, not on PATH), else PATH's.
+    beside = Path(sys.executable).parent / "patchwatch"
+    exe = str(beside) if os.access(beside, os.X_OK) else shutil.which("patchwatch")
     if exe is None:
         pytest.skip("the patchwatch script is not on PATH (package not installed with pip install -e .)")
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)

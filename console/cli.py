@@ -13,17 +13,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import difflib
 import json
 import os
+import re
 import signal
 import sys
 import tomllib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from console import __version__
+from console.commands import command_line
+from console.datadir import require_data_dir
 from console.errors import ConflictError, PatchwatchError, ValidationError
 
 if TYPE_CHECKING:
@@ -41,6 +45,11 @@ class CliError(Exception):
 
 def data_dir_of(args: argparse.Namespace) -> Path:
     return Path(args.data_dir or os.environ.get(DATA_ENV) or "data")
+
+
+def paste_command(args: argparse.Namespace, *words: str) -> str:
+    """A ``patchwatch`` command line for this data directory that works when pasted into another shell."""
+    return command_line(data_dir_of(args), *words)
 
 
 def _out(line: str = "") -> None:
@@ -103,6 +112,9 @@ async def _with_engine(args: argparse.Namespace, body: Callable[[EngineAPI], Awa
     from console.engine import Engine
     from console.server.attach import attach
 
+    if read_only and not args.connect:
+        # A command that only reads must never create a directory or answer from an empty one.
+        require_data_dir(data_dir_of(args), explicit=bool(args.data_dir or os.environ.get(DATA_ENV)))
     client = await attach(data_dir_of(args), Path(args.connect) if args.connect else None)
     if client is not None:
         try:
@@ -138,6 +150,11 @@ def read_input_file(path: Path, field: str) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ValidationError.single(field, f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """``1 instance``, ``2 instances``."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def _dash(value: Any) -> str:
@@ -316,19 +333,36 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    started: list[str] = []
+    on_daemon: list[bool] = []
+
     async def body(engine: EngineAPI) -> int:
         from console.domain.run import RunState
 
         stream = await engine.subscribe()
         run = await engine.run_now(args.task)
+        started.append(run.id)
+        on_daemon.append(_attached(engine) is not None)
         _out(f"run {run.id} of {run.task_name}: {run.state.value}")
         if run.state is RunState.PENDING_REVIEW:
             stream.close()
-            _out(f"waiting for review: patchwatch{_data_dir_option(args)} approve {run.id}")
+            _out(f"waiting for review: {paste_command(args, 'approve', run.id)}")
             return EXIT_OK
         return await _follow_run(engine, stream, run.id, args, echo=args.wait)
 
-    return _run_async(_with_engine(args, body))
+    try:
+        return _run_async(_with_engine(args, body))
+    except KeyboardInterrupt:
+        if not started:
+            raise
+        if on_daemon and on_daemon[0]:
+            print(f"stopped following (Ctrl+C): run {started[0]} goes on on the daemon; follow it again with "
+                  f"{paste_command(args, 'follow', '--run', started[0])}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        # The engine closed on the way out, and closing records an active run as interrupted.
+        print(f"interrupted (Ctrl+C): run {started[0]} stopped and was recorded as interrupted; hosts it had not "
+              f"finished were not scanned. Its trace: {paste_command(args, 'logs', started[0])}", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 async def _follow_run(engine: EngineAPI, stream: EventStream, run_id: str, args: argparse.Namespace, *,
@@ -354,14 +388,14 @@ async def _follow_run(engine: EngineAPI, stream: EventStream, run_id: str, args:
             if event.kind is EventKind.RUN_PAUSED and _attached(engine):
                 reason = event.data.get("reason", "paused")
                 _out(f"run {run_id} is paused: {reason}; still waiting: resume it with "
-                     f"patchwatch{_data_dir_option(args)} resume {run_id} (or cancel it)")
+                     f"{paste_command(args, 'resume', run_id)} (or cancel it)")
             elif event.kind is EventKind.RUN_PAUSED:
                 reason = event.data.get("reason", "paused")
                 _out(f"run {run_id} is paused: {reason}")
                 _out("no other process can resume it while this command holds the data directory, so it stops "
                      "here and the run is recorded as interrupted; to be able to resume paused runs, run the "
-                     f"task where it can wait: patchwatch{_data_dir_option(args)} daemon (or the console), then "
-                     f"patchwatch{_data_dir_option(args)} resume RUN")
+                     f"task where it can wait: {paste_command(args, 'daemon')} (or the console), then "
+                     f"{paste_command(args, 'resume', 'RUN')}")
                 return EXIT_FAILURES
     finally:
         stream.close()
@@ -373,19 +407,14 @@ async def _follow_run(engine: EngineAPI, stream: EventStream, run_id: str, args:
     return EXIT_OK if run.state is RunState.SUCCEEDED else EXIT_FAILURES
 
 
-def _data_dir_option(args: argparse.Namespace) -> str:
-    """`` --data-dir DIR`` when the command was pointed at a data directory, so a printed command works."""
-    return f" --data-dir {args.data_dir}" if args.data_dir else ""
-
-
 def cmd_run_action(args: argparse.Namespace) -> int:
     async def body(engine: EngineAPI) -> int:
         daemon = _attached(engine)
         if args.command == "approve" and daemon is not None:
             run = await engine.approve(args.run, note=args.note)
             _out(f"run {run.id}: {run.state.value}; approved by {run.reviewed_by}: it runs on the daemon "
-                 f"(pid {daemon.identity.get('daemon_pid')}); follow it with patchwatch{_data_dir_option(args)} "
-                 f"follow --run {run.id}")
+                 f"(pid {daemon.identity.get('daemon_pid')}); follow it with "
+                 f"{paste_command(args, 'follow', '--run', run.id)}")
             return EXIT_OK
         if args.command == "approve":
             # This process executes the approved run: it stays until the run ends (an approved run left to a
@@ -427,7 +456,7 @@ def cmd_follow(args: argparse.Namespace) -> int:
 
         if _attached(engine) is None:
             raise ConflictError(f"no daemon serves {data_dir_of(args)}: nothing happens there to follow; start "
-                                f"patchwatch{_data_dir_option(args)} daemon (or the console), or pass --connect SOCKET")
+                                f"{paste_command(args, 'daemon')} (or the console), or pass --connect SOCKET")
         stream = await engine.subscribe(after_seq=args.after)
         try:
             while True:
@@ -461,7 +490,7 @@ def cmd_inventory_import(args: argparse.Namespace) -> int:
     async def body(engine: EngineAPI) -> int:
         targets = await engine.import_inventory(text, source=path.name, fmt=args.format)
         groups = sorted({g for t in targets for g in t.groups})
-        _out(f"imported {len(targets)} instances from {path} (groups: {', '.join(groups) or '-'})")
+        _out(f"imported {_count(len(targets), 'instance')} from {path} (groups: {', '.join(groups) or '-'})")
         return EXIT_OK
 
     return _run_async(_with_engine(args, body))
@@ -487,7 +516,7 @@ def cmd_inventory_list(args: argparse.Namespace) -> int:
 def cmd_inventory_remove(args: argparse.Namespace) -> int:
     async def body(engine: EngineAPI) -> int:
         removed = await engine.remove_instances(args.names)
-        _out(f"removed {len(removed)} instances")
+        _out(f"removed {_count(len(removed), 'instance')}")
         return EXIT_OK
 
     return _run_async(_with_engine(args, body))
@@ -527,11 +556,38 @@ def cmd_credential_list(args: argparse.Namespace) -> int:
     return _run_async(_with_engine(args, body, read_only=True))
 
 
+HOSTKEY_VERIFY = "on the host's own console: ssh-keygen -lf /etc/ssh/ssh_host_*.pub"
+
+
+def _ask(question: str) -> bool:
+    """A yes/no question on the terminal; anything but y/yes (or end of input) is no."""
+    sys.stdout.write(question)
+    sys.stdout.flush()
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
 def cmd_hostkey_accept(args: argparse.Namespace) -> int:
+    # Trust is given only to a fingerprint the operator saw (and could verify out of band) first:
+    # --fingerprint for scripts that verified it elsewhere, --yes to take what is presented, or a question.
     async def body(engine: EngineAPI) -> int:
-        info = await engine.accept_host_key(args.host, port=args.port)
+        expected = args.fingerprint
+        if expected is None and not args.yes:
+            info = await engine.fetch_host_key(args.host, port=args.port)
+            _out(f"{args.host} ({info.address}:{info.port}) presents {info.algorithm} key {info.fingerprint}")
+            _out(f"compare it with the fingerprint {HOSTKEY_VERIFY}")
+            if not sys.stdin.isatty():
+                raise ValidationError.single(
+                    "--yes or --fingerprint", "standard input is not a terminal, so nobody can be asked: "
+                    f"give --fingerprint {info.fingerprint} once verified (or --yes); nothing was trusted")
+            if not _ask("trust this key for scans from now on? [y/N] "):
+                _out("not trusted; nothing changed")
+                return EXIT_FAILURES
+            expected = info.fingerprint  # a key that changes between the look and the trust is refused
+        info = await engine.accept_host_key(args.host, port=args.port, fingerprint=expected)
         _out(f"accepted {info.algorithm} key {info.fingerprint} of {info.address}:{info.port}")
-        _out("verify this fingerprint out of band (console of the host: ssh-keygen -lf /etc/ssh/ssh_host_*.pub)")
+        if args.yes and args.fingerprint is None:
+            _out(f"accepted without checking: compare the fingerprint {HOSTKEY_VERIFY}")
         return EXIT_OK
 
     return _run_async(_with_engine(args, body))
@@ -539,14 +595,31 @@ def cmd_hostkey_accept(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------------- scans
 
-HOST_HEADERS = ["HOST", "STATUS", "OS", "CATEGORY", "REASON", "MISSING", "SECURITY", "REBOOT", "SECONDS"]
+# The reason is not a column: it is long, and a column would cut it. Failed hosts get it whole, with the
+# hint, in lines of their own below the table (which then fits an 80-column terminal).
+# Missing and security updates, reboot pending; the duration is in --json.
+HOST_HEADERS = ["HOST", "STATUS", "OS", "CATEGORY", "MISSING", "SEC", "REBOOT"]
+OS_WIDTH = 18
 
 
 def _host_row(r: Any) -> list[str]:
     reboot = {True: "yes", False: "no", None: "-"}[r.reboot_required]
-    return [r.host, r.status.value, r.os or "-", r.category or "-", r.reason or "-",
-            str(r.missing_count) if r.status.value == "ok" else "-",
-            "-" if r.security_count is None else str(r.security_count), reboot, f"{r.duration_s:.1f}"]
+    os_name = r.os or "-"
+    return [r.host, r.status.value, os_name if len(os_name) <= OS_WIDTH else os_name[:OS_WIDTH - 1] + "…",
+            r.category or "-", str(r.missing_count) if r.status.value == "ok" else "-",
+            "-" if r.security_count is None else str(r.security_count), reboot]
+
+
+def _host_report(results: list[Any]) -> None:
+    """The hosts table, then each host that did not succeed: ``HOST: CATEGORY: reason`` and its hint."""
+    _table([_host_row(r) for r in results], HOST_HEADERS)
+    failed = [r for r in results if r.status.value != "ok"]
+    if failed:
+        _out()
+    for r in failed:
+        _out(f"{r.host}: {r.category or r.status.value}: {r.reason or '-'}")
+        if r.hint:
+            _out(f"  hint: {r.hint}")
 
 
 def _host_json(r: Any) -> dict[str, Any]:
@@ -583,7 +656,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     results = asyncio.run(adhoc_scan(targets, cred, options, on_result))
     failed = [r for r in results if r.status.value != "ok"]
     if not args.json:
-        _table([_host_row(r) for r in sorted(results, key=lambda r: (r.status.value == "ok", r.host))], HOST_HEADERS)
+        _host_report(sorted(results, key=lambda r: (r.status.value == "ok", r.host)))
         _out(f"{len(results)} hosts: {len(results) - len(failed)} ok, {len(failed)} failed")
     return EXIT_FAILURES if failed else EXIT_OK
 
@@ -598,7 +671,7 @@ def cmd_hosts(args: argparse.Namespace) -> int:
             for r in results:
                 _json_line(r.to_dict())
         elif results:
-            _table([_host_row(r) for r in results], HOST_HEADERS)
+            _host_report(results)
         else:
             _out(f"run {run.id} has no host results" + (" that failed" if args.failed else ""))
         return EXIT_OK
@@ -653,7 +726,8 @@ def cmd_people_import(args: argparse.Namespace) -> int:
 
     async def body(engine: EngineAPI) -> int:
         directory = await engine.import_people(text, source=path.name)
-        _out(f"imported from {path}: now {len(directory.people)} people, {len(directory.scenarios)} shift scenarios")
+        _out(f"imported from {path}: now {_count(len(directory.people), 'person', 'people')}, "
+             f"{_count(len(directory.scenarios), 'shift scenario')}")
         return EXIT_OK
 
     return _run_async(_with_engine(args, body))
@@ -777,8 +851,21 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------------- parser
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus "did you mean" for a mistyped command (Python 3.11's argparse has none)."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if match:
+            choices = re.findall(r"'([^']*)'", match.group(2))
+            close = difflib.get_close_matches(match.group(1), choices, n=1, cutoff=0.6)
+            if close:
+                message = f"{message}; did you mean '{close[0]}'?"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="patchwatch",
         description="Scheduled OS patch scans that never fail silently. Without a command, opens the console.",
     )
@@ -897,9 +984,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     hk = sub.add_parser("hostkey", help="accept a host's SSH key (an explicit, recorded operator action)")
     hsub = hk.add_subparsers(dest="hostkey_command", metavar="ACTION", required=True)
-    p = hsub.add_parser("accept", help="fetch the key HOST presents now and trust it from now on")
+    p = hsub.add_parser("accept", help="show the key HOST presents now and, once confirmed, trust it from now on")
     p.add_argument("host", metavar="HOST", help="an inventory instance name, or an address")
     p.add_argument("--port", type=int, help="port (default: the inventory's, else 22)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--fingerprint", metavar="SHA256:...", help="trust the key only if it has this fingerprint "
+                     "(verified out of band); refused on mismatch. For scripts")
+    how.add_argument("--yes", action="store_true", help="trust whatever key is presented, without asking")
     p.set_defaults(func=cmd_hostkey_accept)
 
     p = sub.add_parser("scan", help="scan an inventory now, without a task (exit 1 if any host failed)")
@@ -962,7 +1053,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_notifications)
 
     p = sub.add_parser("demo", help="the whole product on this machine: a simulated fleet with faults, local mail "
-                       "and robot servers, demo people and tasks, then the console (data in DATA_DIR/demo)")
+                       "and robot servers, demo people and tasks, then the console (its data directory: "
+                       "DATA_DIR/demo/store)")
     p.add_argument("--reset", action="store_true", help="start from an empty demo data directory")
     p.add_argument("--headless", action="store_true", help="no console: print events (and what the local "
                    "servers received) until Ctrl-C")
@@ -985,11 +1077,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl+C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as `yes | head -1` reports
+
+
+def _role_of(args: argparse.Namespace) -> str:
+    """What this process is, for the data directory's lock label: ``console``, ``daemon``, ``task add``..."""
+    command = getattr(args, "command", None) or "console"
+    action = next((getattr(args, k) for k in vars(args) if k.endswith("_command") and getattr(args, k)), None)
+    return f"{command} {action}" if action else command
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         args.func = cmd_console
+    from console.store.lock import set_process_role
+
+    set_process_role(_role_of(args))
     try:
         return int(args.func(args))
     except ValidationError as exc:
@@ -1000,7 +1106,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        return 130
+        print("interrupted (Ctrl+C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing is wrong. Point stdout at /dev/null so the interpreter's
+        # final flush does not raise again, and exit as a process killed by SIGPIPE would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shlex
 import shutil
 import signal
 import sys
@@ -31,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from console.commands import command_line
 from console.domain.events import Event
 from console.engine import Engine
 from console.errors import ValidationError
@@ -134,6 +136,12 @@ class Demo:
         self.engine: Engine | None = None
         self.server: ApiServer | None = None
 
+    @property
+    def store_dir(self) -> Path:
+        """The demo's data directory (what ``--data-dir`` takes): below the demo's own files (fleet keys,
+        channels), so ``--reset`` can remove everything at once."""
+        return self.data_dir / "store"
+
     async def start(self, *, reset: bool = False) -> Engine:
         if reset and self.data_dir.exists():
             shutil.rmtree(self.data_dir)
@@ -149,7 +157,7 @@ class Demo:
             f'[wecom]\nurl = "wecombot://{WECOM_KEY}"\nendpoint = "{self.robot.url("wecom")}"',
             "",
         ]))
-        engine = Engine(self.data_dir / "store", channels_path=channels)
+        engine = Engine(self.store_dir, channels_path=channels)
         await engine.open()
         self.engine = engine
         # The demo owns its store: consoles and commands on it attach here (patchwatch --data-dir DEMO/store).
@@ -207,9 +215,12 @@ async def run_headless(data_dir: Path, *, reset: bool, seconds: float | None, as
         loop.add_signal_handler(sig, stop.set)
     engine.create_scheduler().start_background()
     assert demo.fleet is not None
+    store = demo.store_dir
     echo(_line(as_json, "demo.started", f"demo: {len(demo.fleet.hosts)} simulated hosts, mail on "
-               f"127.0.0.1:{demo.mail.port}, robots on {demo.robot.url('dingtalk')}; data in {data_dir}",
-               {"hosts": len(demo.fleet.hosts), "faults": demo.fleet.fault_summary()}))
+               f"127.0.0.1:{demo.mail.port}, robots on {demo.robot.url('dingtalk')}; its data directory for the "
+               f"CLI: {cli_hint(store)}",
+               {"hosts": len(demo.fleet.hosts), "faults": demo.fleet.fault_summary(),
+                "data_dir": str(store.absolute()), "cli": command_line(store, "runs")}))
     await demo.kick_off()
     seen_mail, seen_robot = 0, 0
 
@@ -264,7 +275,14 @@ async def run_with_console(data_dir: Path, *, reset: bool) -> int:
     finally:
         starter.cancel()
         await demo.close()
+    # Left on the terminal once the console is gone: how to look at the same data with the CLI.
+    print(f"The demo's data directory for the CLI: {cli_hint(demo.store_dir)}")
     return app.return_code or 0
+
+
+def cli_hint(store: Path) -> str:
+    """``--data-dir /abs/store (e.g. patchwatch --data-dir /abs/store runs)``."""
+    return f"--data-dir {shlex.quote(str(store.absolute()))} (e.g. {command_line(store, 'runs')})"
 
 
 def _event(as_json: bool, event: Event) -> str:

@@ -1,4 +1,7 @@
-"""Provision what the real-OpenSSH and socket tests need: Debian's openssh-server, sudo and curl, when missing.
+"""Provision what the suite cannot pip-install, when missing: Debian's openssh-server and sudo (the
+real-OpenSSH tests), curl (the socket tests reach the daemon as plain HTTP clients, as operators do), tmux
+(the test of the installed console in a real terminal) and python3-venv (the README's commands make a virtual
+environment; Debian ships ``venv``'s ensurepip separately).
 
 Used by ``.ci/run`` before the test command and by the real-sshd fixture, so a fresh machine needs nothing
 by hand. Installing needs root and apt-get; without them the caller is told why and the tests that need
@@ -8,6 +11,7 @@ their own sshd on a loopback port with a throwaway configuration.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -30,6 +34,11 @@ def missing() -> list[str]:
         packages.append("sudo")
     if shutil.which("curl") is None:  # the socket tests reach the daemon as plain HTTP clients, as operators do
         packages.append("curl")
+    if shutil.which("tmux") is None:
+        packages.append("tmux")
+    if importlib.util.find_spec("ensurepip") is None:
+        # Debian and Ubuntu split ensurepip out of the interpreter: `python3 -m venv` fails without it.
+        packages.append("python3-venv")
     return packages
 
 
@@ -61,5 +70,6 @@ def ensure() -> str | None:
 
 if __name__ == "__main__":
     problem = ensure()
-    print(problem or f"ready: sshd at {sshd_binary()}, sudo at {shutil.which('sudo')}")
+    print(problem or f"ready: sshd at {sshd_binary()}, sudo at {shutil.which('sudo')}, tmux at "
+          f"{shutil.which('tmux')}, python3 -m venv available")
     sys.exit(0)

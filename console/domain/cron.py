@@ -17,8 +17,8 @@ UTC, which has no DST) -- the time-zone rules below are applied here, not by cro
 croniter lacks or spells differently from Quartz (``LW``, ``L-3``, ``15W``, ``6L``) are matched by
 :class:`_Days`, a predicate over calendar dates; croniter then only picks the times within a matching day.
 
-Quartz rules kept here: ``?`` only in day-of-month or day-of-week; restricting both is rejected (Quartz
-never implemented it; put ``?`` in one of them); when one of them is ``*``/``?`` the other alone decides.
+Quartz rules kept here: ``?`` only in day-of-month or day-of-week, and in exactly one of them (Quartz refuses
+``* * *`` and ``? * ?`` in the day fields, and never implemented restricting both): the other alone decides.
 Five-field crontab keeps Vixie semantics: when both day fields are restricted a day matching either fires.
 ``nW`` is the weekday nearest day ``n`` without leaving the month; in a month that has no day ``n`` it does
 not fire (like a plain ``31``). Both day fields ``?`` means every day.
@@ -450,10 +450,15 @@ def _compile_fields(text: str) -> _Plan:
     dow_days, dow_field = dow_parsed
     dom_restricted = dom_days.dom != "any"
     dow_restricted = dow_days.dow != "any"
-    if dialect == "quartz" and dom_restricted and dow_restricted:
+    if dialect == "quartz" and (named["dom"] == "?") == (named["dow"] == "?"):
+        # Quartz itself refuses these, so a schedule written here must not mean something else there.
+        if dom_restricted and dow_restricted:
+            raise ValidationError(FieldError(
+                "day-of-week", f"day-of-month {named['dom']!r} and day-of-week {named['dow']!r} are both set: "
+                               "Quartz needs '?' in one of them (e.g. '? * MON' or '15 * ?')"))
         raise ValidationError(FieldError(
-            "day-of-week", f"day-of-month {named['dom']!r} and day-of-week {named['dow']!r} are both set: "
-                           "Quartz needs '?' in one of them (e.g. '? * MON' or '15 * ?')"))
+            "day-of-week", f"day-of-month {named['dom']!r} and day-of-week {named['dow']!r}: Quartz needs '?' in "
+                           "exactly one of them (e.g. '* * ?' for every day, '? * MON' or '15 * ?')"))
     days = _Days(dom=dom_days.dom, dom_values=dom_days.dom_values, dom_n=dom_days.dom_n,
                  dow=dow_days.dow, dow_values=dow_days.dow_values, nth=dow_days.nth,
                  either=dom_restricted and dow_restricted)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from console import actor as os_actor
 from console.clock import Clock, SystemClock
 from console.domain.events import Event, EventKind
 from console.domain.run import HostResult, Run, RunState, TranscriptPage, Trigger
@@ -32,6 +33,7 @@ from console.errors import ConflictError
 from console.jobs import Job, Target
 from console.notify.outbox import OutboxRecord
 from console.notify.people import Directory
+from console.notify.recipients import check_recipients
 from console.notify.service import NotificationService
 from console.scan.credentials import CredentialProfile
 from console.scan.hostkeys import HostKeyInfo
@@ -56,8 +58,8 @@ def default_channels_path(data_dir: Path) -> Path:
 
 
 def default_actor() -> str:
-    """Who is acting, for the trace: the login name of the operator."""
-    return os.environ.get("PATCHWATCH_ACTOR") or os.environ.get("USER") or os.environ.get("LOGNAME") or "operator"
+    """Who is acting in this process, for the trace: its user's login name, from the OS (console/actor.py)."""
+    return os_actor.login_name()
 
 
 def _command(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
@@ -177,8 +179,10 @@ class Engine:
             if self._notify:
                 # Started before the recovery below, so runs found interrupted are notified like failures.
                 self.notifier = NotificationService(self.store, self.broker, self.tasks, self.runs, self.clock,
-                                                    self.channels_path, **self._notify_options)
+                                                    self.channels_path, data_dir=self.data_dir,
+                                                    **self._notify_options)
                 await self.notifier.start()
+                self.tasks.check_recipients = self._check_recipients
             await self.runs.recover_interrupted()
             self.store.start_flushing()
         return self
@@ -217,6 +221,12 @@ class Engine:
     def check_writable(self) -> None:
         if self.read_only:
             raise ConflictError("this console is read-only: another process owns the data directory")
+
+    def _check_recipients(self, task: Task) -> None:
+        """Refuse a task whose notices could reach nobody: unknown people or modes (console/notify/recipients)."""
+        if self.notifier is not None:
+            channels = self.notifier.channels
+            check_recipients(task, self.notifier.directory, channels.modes() if channels else ())
 
     def _write_failed(self, exc: Exception, pending: int) -> None:
         self.broker.publish(EventKind.STORE_ERROR, f"could not write to the store: {exc}; {pending} records are "
@@ -355,10 +365,14 @@ class Engine:
     async def put_credential(self, profile: CredentialProfile, *, actor: str | None = None) -> CredentialProfile:
         return await self.fleet.put_credential(profile, actor=actor or default_actor())
 
+    async def fetch_host_key(self, name: str, *, port: int | None = None, timeout: float = 10.0) -> HostKeyInfo:
+        return await self.fleet.fetch_host_key(name, port=port, timeout=timeout)
+
     @_command
     async def accept_host_key(self, name: str, *, actor: str | None = None, port: int | None = None,
-                              timeout: float = 10.0) -> HostKeyInfo:
-        return await self.fleet.accept_host_key(name, actor=actor or default_actor(), port=port, timeout=timeout)
+                              timeout: float = 10.0, fingerprint: str | None = None) -> HostKeyInfo:
+        return await self.fleet.accept_host_key(name, actor=actor or default_actor(), port=port, timeout=timeout,
+                                                fingerprint=fingerprint)
 
     # ------------------------------------------------------------------ runs
 

@@ -20,7 +20,7 @@ from console.engine.broker import EventBroker
 from console.errors import NotFoundError
 from console.jobs import Target
 from console.scan.credentials import ACCEPTED_KNOWN_HOSTS, CredentialProfile, default_profile
-from console.scan.hostkeys import HostKeyInfo, append_known_host, fetch_host_key
+from console.scan.hostkeys import HostKeyInfo, append_known_host, check_fingerprint, fetch_host_key
 from console.store.datastore import DataStore
 
 
@@ -64,13 +64,21 @@ class FleetService:
                                    "keys": len(profile.key_files), "agent": profile.use_agent})
         return profile
 
-    async def accept_host_key(self, name: str, *, actor: str, port: int | None = None,
-                              timeout: float = 10.0) -> HostKeyInfo:
-        """Fetch the host key that ``name`` (an inventory instance or an address) presents now, add it to
-        Patchwatch's known_hosts, and record who accepted which fingerprint."""
+    async def fetch_host_key(self, name: str, *, port: int | None = None, timeout: float = 10.0) -> HostKeyInfo:
+        """The host key ``name`` (an inventory instance or an address) presents now; trusts nothing. What an
+        operator looks at, and verifies out of band, before :meth:`accept_host_key`."""
         target = next((t for t in await self.list_instances() if t.name == name), None)
         address, key_port = (target.address, port or target.port) if target else (name, port or 22)
-        info = await fetch_host_key(address, key_port, timeout=timeout)
+        return await fetch_host_key(address, key_port, timeout=timeout)
+
+    async def accept_host_key(self, name: str, *, actor: str, port: int | None = None, timeout: float = 10.0,
+                              fingerprint: str | None = None) -> HostKeyInfo:
+        """Fetch the host key ``name`` presents now, add it to Patchwatch's known_hosts, and record who accepted
+        which fingerprint. With ``fingerprint`` (the one the operator verified), a host presenting any other
+        key is refused and nothing is trusted."""
+        info = await self.fetch_host_key(name, port=port, timeout=timeout)
+        address, key_port = info.address, info.port
+        check_fingerprint(info, fingerprint)
         await asyncio.to_thread(append_known_host, self._data_dir / ACCEPTED_KNOWN_HOSTS, info)
         self.on_credentials_changed()
         self._broker.publish(EventKind.HOSTKEY_ACCEPTED, f"host key of {name} ({address}:{key_port}) accepted by "

@@ -43,6 +43,8 @@ class TaskCatalogue:
         self._tasks: dict[str, Task] = {}
         #: Called after a task's schedule or enabled flag changed (the scheduler re-plans).
         self.on_schedule_changed: Callable[[], None] = lambda: None
+        #: Refuses a task whose notices could reach nobody (set by the engine once the people are known).
+        self.check_recipients: Callable[[Task], None] = lambda task: None
 
     async def load(self) -> None:
         self._tasks = {task.id: task for task in await self._store.call(lambda r: r.tasks.all())}
@@ -81,11 +83,13 @@ class TaskCatalogue:
         task = task_from_input(data, task_id=task_id or ids.new_id(ids.TASK), now=self._clock.now(),
                                actor=actor, previous=previous)
         self._check_unique_name(task.name, task_id)
+        self.check_recipients(task)
         return task
 
     async def create(self, data: Mapping[str, Any], *, actor: str) -> Task:
         task = task_from_input(data, task_id=ids.new_id(ids.TASK), now=self._clock.now(), actor=actor)
         self._check_unique_name(task.name, None)
+        self.check_recipients(task)
         await self._store.call(lambda r: r.tasks.put(task))
         self._tasks[task.id] = task
         self._broker.publish(EventKind.TASK_CREATED, f"task {task.name} created", task_id=task.id, actor=actor,
@@ -97,6 +101,7 @@ class TaskCatalogue:
         previous = self.find(ref)
         task = task_from_input(data, task_id=previous.id, now=self._clock.now(), actor=actor, previous=previous)
         self._check_unique_name(task.name, task.id)
+        self.check_recipients(task)
         await self._store.call(lambda r: r.tasks.put(task))
         self._tasks[task.id] = task
         changed = sorted(k for k in _EDITABLE if getattr(previous, k) != getattr(task, k))

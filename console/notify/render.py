@@ -173,8 +173,10 @@ def _moment(notice: Notice) -> _Moment:
     local = utc.astimezone(zone)
     label = zone_label(zone, local)
     name = zone_name(zone)
-    return _Moment(f"{local:%Y-%m-%d %H:%M:%S} {label} ({utc_full})", f"{local:%Y-%m-%d %H:%M} {label}",
-                   utc_short, name if name != label else "")
+    local_full = f"{local:%Y-%m-%d %H:%M:%S} {label}"
+    # A task in UTC: the task-zone time and the UTC time are the same words; say them once.
+    full = utc_full if local_full == utc_full else f"{local_full} ({utc_full})"
+    return _Moment(full, f"{local:%Y-%m-%d %H:%M} {label}", utc_short, name if name != label else "")
 
 
 def format_time(notice: Notice) -> str:
@@ -254,7 +256,7 @@ def _explanation(notice: Notice) -> str:
     state = one_line(notice.run_state) or "failed"
     if kind is NoticeKind.EXECUTION_FAILED:
         if notice.failed:
-            return (f"The scheduled patch scan failed on {notice.failed} of {notice.total} hosts. "
+            return (f"The patch scan failed on {notice.failed} of {notice.total} hosts. "
                     "Check the first failed hosts below, then open the logs.")
         return f"The run ended as {state} without a host result; the detail says why."
     if kind is NoticeKind.UPDATE:
@@ -262,9 +264,9 @@ def _explanation(notice: Notice) -> str:
     if kind is NoticeKind.SUMMARY:
         return f"The run that reported failures has finished as {one_line(notice.run_state) or 'finished'}."
     if kind is NoticeKind.SUCCEEDED:
-        return "The scheduled patch scan finished without failures."
+        return "The patch scan finished without failures."
     if kind is NoticeKind.STARTED:
-        return "The scheduled patch scan has started."
+        return "The patch scan has started."
     if kind is NoticeKind.PAUSED:
         return ("The run is paused and touches no more hosts until someone resumes or cancels it. "
                 f"Reason: {one_line(notice.detail) or 'none given'}.")

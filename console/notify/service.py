@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from console.clock import Clock
+from console.commands import command_line
 from console.domain import ids
 from console.domain.events import Event, EventKind, EventStream
 from console.domain.run import ALARM_STATES, Run, RunState
@@ -95,7 +96,7 @@ class NotificationService:
     """Engine-internal collaborator: owns the outbox dispatcher and turns events into notices."""
 
     def __init__(self, store: DataStore, events: EventBus, tasks: TaskLookup, runs: RunLookup, clock: Clock,
-                 channels_path: Path | None, *, retry: RetryPolicy | None = None,
+                 channels_path: Path | None, *, data_dir: Path, retry: RetryPolicy | None = None,
                  coalesce: float = 0.25, update_interval: float = 60.0, escalate_after: float = 900.0,
                  max_escalations: int = 2, send_timeout: float = 10.0, concurrency: int = 16) -> None:
         self._store = store
@@ -103,6 +104,8 @@ class NotificationService:
         self._task_lookup = tasks
         self._run_lookup = runs
         self._clock = clock
+        #: Named in every notice's "open the logs" command, so that it works when pasted.
+        self._data_dir = data_dir
         self.channels_path = channels_path
         self.retry = retry or RetryPolicy()
         self.coalesce = coalesce
@@ -332,7 +335,8 @@ class NotificationService:
             timezone=task.schedule.timezone, run_id=run_id, run_state=run_state,
             failed=state.failed_count if state else 0, total=state.total if state else 0,
             categories=dict(state.categories) if state else {}, first_failed=tuple(state.failed) if state else (),
-            detail=detail, logs_command=f"patchwatch logs {run_id}", escalation_level=level)
+            detail=detail, logs_command=command_line(self._data_dir, "logs", run_id),
+            escalation_level=level)
 
     async def _first_failure_notice(self, run_id: str) -> None:
         state = self._runs.get(run_id)

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncssh
 
-from console.errors import PatchwatchError
+from console.errors import PatchwatchError, ValidationError
 
 
 class HostKeyError(PatchwatchError):
@@ -42,6 +42,18 @@ class HostKeyInfo:
 def known_hosts_pattern(address: str, port: int) -> str:
     """OpenSSH's spelling of a host in known_hosts: ``host`` on port 22, ``[host]:port`` otherwise."""
     return address if port == 22 else f"[{address}]:{port}"
+
+
+def check_fingerprint(info: HostKeyInfo, expected: str | None) -> None:
+    """Refuse (ValidationError on ``fingerprint``) a key whose fingerprint is not the one the operator
+    verified out of band; ``None`` means the operator accepts what is presented (``--yes``)."""
+    if expected is None:
+        return
+    if expected.strip() != info.fingerprint:
+        raise ValidationError.single(
+            "fingerprint", f"{info.address}:{info.port} presents {info.algorithm} key {info.fingerprint}, not "
+                           f"{expected.strip()}: nothing was trusted (a rebuilt host, or someone in between: "
+                           "verify on the host's console with ssh-keygen -lf /etc/ssh/ssh_host_*.pub)")
 
 
 async def fetch_host_key(address: str, port: int = 22, *, timeout: float = 10.0) -> HostKeyInfo:

@@ -153,8 +153,10 @@ ROUTES: tuple[Route, ...] = (
     Route("list_credentials", "GET", f"{_V}/credentials", VIEWER, many(record(CredentialProfile))),
     Route("put_credential", "POST", f"{_V}/credentials", ADMIN, record(CredentialProfile),
           {"profile": record(CredentialProfile)}),
+    Route("fetch_host_key", "GET", f"{_V}/hostkeys/{{name}}", VIEWER, record(HostKeyInfo),
+          {"port": optional(INT), "timeout": FLOAT}),
     Route("accept_host_key", "POST", f"{_V}/hostkeys", ADMIN, record(HostKeyInfo),
-          {"name": PLAIN, "port": optional(INT), "timeout": FLOAT}),
+          {"name": PLAIN, "port": optional(INT), "timeout": FLOAT, "fingerprint": PLAIN}),
     # people and notifications
     Route("directory", "GET", f"{_V}/people", VIEWER, record(Directory)),
     Route("import_people", "POST", f"{_V}/people", ADMIN, record(Directory), {"text": PLAIN, "source": PLAIN}),

@@ -7,8 +7,9 @@ takes :class:`DataDirLock` first.
 The lock is an exclusive ``fcntl.flock`` on ``<data_dir>/.patchwatch.lock``. The kernel drops a flock when the
 last descriptor of its open file description closes, which includes the process being killed, so a crashed
 or SIGKILLed owner never blocks the next start and no stale-lock cleanup is ever needed. The file's contents
-(``pid host started_at``) are only a label for error messages and for a read-only viewer to say who is
-running; they never decide who holds the lock.
+(``pid host started_at role``) are only a label for error messages and for a read-only viewer to say who is
+running (``role`` is what the owner is: ``daemon``, ``console``, ``demo``, or the CLI command holding it);
+they never decide who holds the lock.
 
 The lock file is never deleted: unlinking a flock file lets a newcomer lock a fresh inode while someone still
 holds the old one, and then two processes both believe they own the directory.
@@ -29,9 +30,19 @@ from typing import Any
 
 from console.errors import DataDirLockedError
 
-__all__ = ["LOCK_FILE_NAME", "DataDirLock"]
+__all__ = ["LOCK_FILE_NAME", "DataDirLock", "set_process_role"]
 
 LOCK_FILE_NAME = ".patchwatch.lock"
+
+#: What this process is, for the label of the locks it takes (set once by the command line at start).
+_process_role = "patchwatch"
+
+
+def set_process_role(role: str) -> None:
+    """Name what this process is (``daemon``, ``console``, ``demo``, ``run``...) in the locks it takes, so a
+    second process is told who holds the directory instead of a guess."""
+    global _process_role
+    _process_role = "-".join(role.split()) or "patchwatch"
 
 
 def _utc_now() -> datetime:
@@ -61,9 +72,11 @@ class DataDirLock:
     """
 
     def __init__(
-        self, data_dir: str | os.PathLike[str], *, clock: Callable[[], datetime] | None = None
+        self, data_dir: str | os.PathLike[str], *, clock: Callable[[], datetime] | None = None,
+        role: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.role = "-".join(role.split()) if role else None
         self.path = self.data_dir / LOCK_FILE_NAME
         self._clock = clock or _utc_now
         self._fd: int | None = None
@@ -91,7 +104,8 @@ class DataDirLock:
             raise
         try:
             started = self._clock().astimezone(UTC).isoformat(timespec="seconds")
-            label = f"{os.getpid()} {socket.gethostname()} {started}\n".encode()
+            role = self.role or _process_role
+            label = f"{os.getpid()} {socket.gethostname()} {started} {role}\n".encode()
             os.ftruncate(fd, 0)
             os.pwrite(fd, label, 0)
         except BaseException:
@@ -115,7 +129,8 @@ class DataDirLock:
     def owner(self) -> dict[str, Any] | None:
         """Who holds (or last held) the directory, read without locking; ``None`` if nobody is recorded.
 
-        Returns ``{"pid", "host", "started_at", "alive"}``. ``alive`` is a hint for a read-only viewer:
+        Returns ``{"pid", "host", "started_at", "role", "alive"}`` (``role`` is ``None`` for a label written
+        before roles were recorded). ``alive`` is a hint for a read-only viewer:
         ``True``/``False`` when the owner ran on this host (a killed owner leaves its label behind, since it
         never got to clear it), ``None`` when it ran elsewhere and cannot be checked. It never decides
         anything: only :meth:`acquire` knows for sure.
@@ -128,8 +143,9 @@ class DataDirLock:
         if len(parts) < 3 or not parts[0].isdigit():
             return None
         pid, host, started_at = int(parts[0]), parts[1], parts[2]
+        role = parts[3] if len(parts) > 3 else None
         alive = _pid_alive(pid) if host == socket.gethostname() else None
-        return {"pid": pid, "host": host, "started_at": started_at, "alive": alive}
+        return {"pid": pid, "host": host, "started_at": started_at, "role": role, "alive": alive}
 
     def _locked_message(self) -> str:
         info = self.owner()
@@ -141,7 +157,8 @@ class DataDirLock:
             if pid == os.getpid() and info["host"] == socket.gethostname():
                 who = f"process {pid} (this process, through another DataDirLock)"
             else:
-                who = f"process {pid} (patchwatch daemon?)"
+                role = info["role"] if info["role"] not in (None, "patchwatch") else ""
+                who = f"process {pid} (patchwatch{' ' + role.replace('-', ' ') if role else ''})"
             if info["host"] != socket.gethostname():
                 who += f" on host {info['host']}"
             since = f" since {info['started_at']}"

@@ -39,10 +39,11 @@ from console.tui.widgets.form_dialogs import ConfirmDialog
 __all__ = ["PatchwatchApp", "open_console_engine", "read_only_reason_for", "run_console"]
 
 def read_only_reason_for(error: DataDirLockedError | str) -> str:
-    """The banner for a console that could not take the data directory (names the owner's pid)."""
-    match = re.search(r"process (\d+)", str(error))
-    owner = f"process {match.group(1)}" if match else "another process"
-    return f"read-only: the data directory is owned by {owner} (patchwatch daemon); changes are disabled"
+    """The banner for a console that could not take the data directory: the owner's pid and what it is
+    (daemon, console, demo, a CLI command), as its lock label says; never a guess."""
+    match = re.search(r"process (\d+)( \(patchwatch[^)]*\))?", str(error))
+    owner = f"process {match.group(1)}{match.group(2) or ''}" if match else "another process"
+    return f"read-only: the data directory is owned by {owner}; changes are disabled"
 
 
 class PatchwatchApp(App[None]):

@@ -62,7 +62,10 @@ RANKS = {"domain": 0, "store": 1, "services": 2, "engine": 3, "ui": 4}
 #: First component below the top package -> layer ("" is the top package itself).
 LAYERS = {
     "": "domain", "domain": "domain", "errors": "domain", "clock": "domain", "jobs": "domain",
-    "store": "store",
+    # who acts (from the OS) and how a pasted command line is spelled: pure helpers the notices use too
+    "actor": "domain", "commands": "domain",
+    # "is this a data directory?": reads the store's layout, nothing above it
+    "store": "store", "datadir": "store",
     "scheduler": "services", "notify": "services", "scan": "services", "sim": "services",
     "engine": "engine",
     "tui": "ui", "cli": "ui", "demo": "ui", "__main__": "ui", "server": "ui",
@@ -72,7 +75,8 @@ LAYERS = {
 SERVICE_PEERS = {"scheduler": set(), "notify": set(), "scan": set(), "sim": {"scan"}}
 
 #: Groups that must never import textual (the TUI toolkit): everything but the ui layer.
-NO_TEXTUAL = {"domain", "errors", "clock", "jobs", "", "store", "scheduler", "notify", "scan", "sim", "engine"}
+NO_TEXTUAL = {"domain", "errors", "clock", "jobs", "actor", "commands", "", "store", "datadir", "scheduler", "notify",
+              "scan", "sim", "engine"}
 
 #: Legitimate reads of an underscored attribute of another object: (dotted base or "*", attribute) -> reason.
 PRIVATE_ALLOWED: dict[tuple[str, str], str] = {

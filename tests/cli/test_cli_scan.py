@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import pwd
 import signal
 import subprocess
 import sys
@@ -17,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def patchwatch(*args: str, data: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATCHWATCH_ACTOR": "tester", "SSH_AUTH_SOCK": ""}
+    env = {**os.environ, "SSH_AUTH_SOCK": ""}
     cmd = [sys.executable, "-m", "console"] + (["--data-dir", str(data)] if data else [])
     return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
 
@@ -106,7 +108,7 @@ def test_a_task_run_with_host_results_logs_and_hostkey_accept(tmp_path, fleet):
         r["name"]: "host_key" for r in reachable}
 
     healthy = next(h for h in truth["hosts"] if h["fault"] is None)
-    accepted = patchwatch("hostkey", "accept", healthy["name"], data=data)
+    accepted = patchwatch("hostkey", "accept", healthy["name"], "--yes", data=data)
     assert accepted.returncode == 0 and "SHA256:" in accepted.stdout
     second = patchwatch("run", "sim-scan", "--wait", data=data)
     run2 = second.stdout.split()[1]
@@ -121,4 +123,86 @@ def test_a_task_run_with_host_results_logs_and_hostkey_accept(tmp_path, fleet):
     logs = patchwatch("logs", run2, healthy["name"], data=data)
     assert "cat /etc/os-release" in logs.stdout and "host.finished" in logs.stdout
     trace = patchwatch("events", "--kind", "hostkey.", data=data)
-    assert "accepted by tester" in trace.stdout
+    assert f"accepted by {pwd.getpwuid(os.geteuid()).pw_name}" in trace.stdout
+
+
+def _one_healthy(tmp_path: Path, fleet) -> tuple[Path, dict]:
+    out, truth = fleet
+    data = tmp_path / "data"
+    assert patchwatch("inventory", "import", str(out / "inventory.ini"), data=data).returncode == 0
+    return data, next(h for h in truth["hosts"] if h["fault"] is None)
+
+
+def _trusted(data: Path) -> str:
+    path = data / "known_hosts"
+    return path.read_text() if path.exists() else ""
+
+
+def test_hostkey_accept_shows_the_fingerprint_and_trusts_nothing_without_an_answer(tmp_path, fleet):
+    data, host = _one_healthy(tmp_path, fleet)
+    shown = patchwatch("hostkey", "accept", host["name"], data=data)  # stdin is not a terminal here
+    assert shown.returncode == 2, shown.stdout
+    assert "SHA256:" in shown.stdout and "--yes" in shown.stderr and "--fingerprint" in shown.stderr
+    assert _trusted(data) == ""
+    assert "hostkey.accepted" not in patchwatch("events", data=data).stdout
+
+
+def test_hostkey_accept_refuses_a_fingerprint_that_does_not_match(tmp_path, fleet):
+    data, host = _one_healthy(tmp_path, fleet)
+    wrong = "SHA256:" + "A" * 43
+    refused = patchwatch("hostkey", "accept", host["name"], "--fingerprint", wrong, data=data)
+    assert refused.returncode == 2
+    assert "fingerprint" in refused.stderr and wrong in refused.stderr and "nothing" in refused.stderr
+    assert _trusted(data) == ""
+
+
+def test_hostkey_accept_with_the_verified_fingerprint_or_yes_trusts_the_key(tmp_path, fleet):
+    data, host = _one_healthy(tmp_path, fleet)
+    shown = patchwatch("hostkey", "accept", host["name"], data=data)
+    fingerprint = next(w for w in shown.stdout.split() if w.startswith("SHA256:"))
+    accepted = patchwatch("hostkey", "accept", host["name"], "--fingerprint", fingerprint, data=data)
+    assert accepted.returncode == 0, accepted.stderr
+    assert f"127.0.0.1]:{host['port']}" in _trusted(data)
+    again = patchwatch("hostkey", "accept", host["name"], "--yes", data=data)
+    assert again.returncode == 0 and fingerprint in again.stdout
+
+
+@pytest.mark.parametrize(("answer", "trusted"), [("y", True), ("n", False), ("", False)])
+def test_hostkey_accept_asks_on_a_terminal_before_trusting(tmp_path, fleet, answer, trusted):
+    data, host = _one_healthy(tmp_path, fleet)
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "SSH_AUTH_SOCK": ""}
+    proc = subprocess.Popen([sys.executable, "-m", "console", "--data-dir", str(data), "hostkey", "accept",
+                             host["name"]], stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, cwd=ROOT)
+    os.close(terminal)
+    assert proc.stdout is not None
+    seen = b""
+    while b"[y/N]" not in seen:
+        chunk = os.read(proc.stdout.fileno(), 4096)
+        assert chunk, seen
+        seen += chunk
+    assert b"SHA256:" in seen  # the fingerprint is shown before the question
+    assert _trusted(data) == ""  # and nothing is trusted while it waits
+    os.write(controller, answer.encode() + b"\n")
+    rest, err = proc.communicate(timeout=60)
+    os.close(controller)
+    assert (proc.returncode == 0) is trusted, (rest, err)
+    assert bool(_trusted(data)) is trusted
+
+
+def test_the_scan_table_gives_each_failed_host_its_whole_reason_and_hint(fleet):
+    out, _ = fleet
+    common = ["scan", "--inventory", str(out / "inventory.ini"), "--known-hosts", str(out / "known_hosts"),
+              "--identity", str(out / "id_ed25519"), "--timeout", "3", "--command-timeout", "5"]
+    rows = [json.loads(line) for line in patchwatch(*common, "--json").stdout.splitlines()]
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert failed
+    table = patchwatch(*common).stdout
+    for row in failed:
+        assert f"{row['host']}: {row['category']}: {row['reason']}" in table, (row, table)
+        assert f"hint: {row['hint']}" in table
+    # The table itself (up to the first blank line) fits an 80-column terminal.
+    rows_part = table[:table.index("\n\n")].splitlines()
+    assert rows_part[0].split()[:3] == ["HOST", "STATUS", "OS"]
+    assert max(len(line) for line in rows_part) <= 80, rows_part

@@ -64,5 +64,33 @@ def test_every_command_is_in_the_readme_with_all_its_options_and_nothing_extra()
 
 def test_global_options_are_documented():
     text = README.read_text()
-    for option in ("--data-dir", "PATCHWATCH_DATA", "PATCHWATCH_CHANNELS", "PATCHWATCH_ACTOR", "--version"):
+    for option in ("--data-dir", "PATCHWATCH_DATA", "PATCHWATCH_CHANNELS", "--version"):
         assert option in text, option
+
+
+def _two_commands() -> tuple[str, str]:
+    """The README's Start and Test commands: the first ```sh block after each label."""
+    text = README.read_text()
+    found = []
+    for label in ("Start:", "Test:"):
+        after = text[text.index(label):]
+        block = after[after.index("```sh\n") + len("```sh\n"):]
+        found.append(block[:block.index("```")].strip())
+    return found[0], found[1]
+
+
+def test_the_two_commands_work_with_a_system_python_that_refuses_pip():
+    """Debian's and Ubuntu's python3 refuse `pip install` outside a virtual environment
+    (externally-managed-environment): both commands make one and use its programs, never the system pip."""
+    for command in _two_commands():
+        assert command.startswith("python3 -m venv .venv && "), command
+        steps = command.split(" && ")
+        assert not any(s.startswith(("python3 -m pip", "pip ")) for s in steps), command
+        assert all(s.startswith(("python3 -m venv", ".venv/bin/")) for s in steps), command
+
+
+def test_ci_runs_exactly_the_test_command_after_provisioning():
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    _, test = _two_commands()
+    body = [line for line in ci if line and not line.startswith("#") and not line.startswith(("set ", "cd "))]
+    assert body == ["python3 tests/provision.py", test]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import shlex
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ def test_demo_shows_every_failure_category_and_delivers_email_and_dingtalk_withi
     sent_modes: set[str] = set()
     received: set[str] = set()
     failed_run = None
+    cli = ""
     lines: list[str] = []
     selector = selectors.DefaultSelector()
     assert proc.stdout is not None
@@ -44,6 +46,8 @@ def test_demo_shows_every_failure_category_and_delivers_email_and_dingtalk_withi
             lines.append(line)
             event = json.loads(line)
             data = event.get("data") or {}
+            if event["kind"] == "demo.started":
+                cli = data["cli"]
             if event["kind"] == "host.finished" and data.get("status") == "failed":
                 categories.add(data["category"])
                 failed_run = event["run_id"]
@@ -68,8 +72,11 @@ def test_demo_shows_every_failure_category_and_delivers_email_and_dingtalk_withi
     assert elapsed < 60
     assert proc.returncode == 0, err[-2000:]
     assert '"demo.stopped"' in rest
-    # The run and its notices are in the demo's store, where the console reads them.
-    out = subprocess.run([sys.executable, "-m", "console", "--data-dir", str(tmp_path / "demo" / "store"),
-                          "hosts", failed_run, "--failed", "--json"], capture_output=True, text=True, cwd=ROOT,
-                         timeout=60)
+    # The run and its notices are in the demo's store, where the console reads them; the demo printed the
+    # command line that reaches it, and it works as printed, from any directory.
+    assert f"--data-dir {tmp_path / 'demo' / 'store'}" in cli, cli
+    runs = subprocess.run(shlex.split(cli), capture_output=True, text=True, cwd="/", timeout=60)
+    assert runs.returncode == 0 and failed_run in runs.stdout, (cli, runs.stderr)
+    out = subprocess.run([*shlex.split(cli)[:-1], "hosts", failed_run, "--failed", "--json"], capture_output=True,
+                         text=True, cwd="/", timeout=60)
     assert {json.loads(line)["category"] for line in out.stdout.splitlines()} >= CATEGORIES

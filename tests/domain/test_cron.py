@@ -93,9 +93,6 @@ ORACLES: dict[str, Callable[[date], bool]] = {
     "0 0 0 1 */4 ?": lambda d: d.day == 1 and d.month in (1, 5, 9),
     "0 0 0 1 NOV-FEB ?": lambda d: d.day == 1 and d.month in (11, 12, 1, 2),
     "0 0 0 * * ?": lambda d: True,
-    "0 0 0 ? * ?": lambda d: True,
-    "0 0 0 * * *": lambda d: True,
-    "0 0 0 1-31 * MON": lambda d: d.weekday() == 0,  # a full day-of-month is not a restriction
     "0 0 0 * * ? 2027": lambda d: d.year == 2027,
     "0 0 0 1 1 ? 2026/2": lambda d: (d.month, d.day) == (1, 1) and d.year % 2 == 0,
     # crontab: 0 and 7 are Sunday, and both day fields restricted means either
@@ -389,6 +386,11 @@ def rejected(text: str) -> list[tuple[str, str]]:
     ("0 0 * * 8", "day-of-week", "value 8 is out of range 0-7"),
     ("0 0 0 5 * 2", "day-of-week", "'?' in one of them"),
     ("0 0 0 L * 6#3", "day-of-week", "'?' in one of them"),
+    # Quartz: exactly one day field is '?' ('*' in both, '?' in both, or a full range are all refused)
+    ("0 0 0 * * *", "day-of-week", "exactly one"),
+    ("0 0 0 ? * ?", "day-of-week", "exactly one"),
+    ("0 0 0 1-31 * MON", "day-of-week", "exactly one"),
+    ("0 0 0 * * MON", "day-of-week", "exactly one"),
     ("a b c", "expression", "got 3"),
     ("* * *", "expression", "got 3"),
     ("0 0 0 * * ? 2030 1", "expression", "got 8"),
@@ -514,7 +516,7 @@ def test_describe(text: str, words: str) -> None:
 
 
 @pytest.mark.parametrize("text", [
-    "0,30 * * * * ?", f"5/10 1,2,3 4-6,9 ? 1-3,JUN ? {NEXT_YEAR},{NEXT_YEAR + 2}", "0 0 0 1/2 * ?",
+    "0,30 * * * * ?", f"5/10 1,2,3 4-6,9 ? 1-3,JUN * {NEXT_YEAR},{NEXT_YEAR + 2}", "0 0 0 1/2 * ?",
     "0 0/5 14,18 * * ?",
     "10-20/5 */7 0,2,4,6,8,10,12 ? * 3/2", "0 0 0 ? * 2#5", "15 10 * * * ?", "*/3 * 1-3 * * ?",
     "0 0 22-2 * * ?", "0 0 L * 5", "*/5 * * * *",

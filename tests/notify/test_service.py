@@ -93,7 +93,7 @@ async def test_a_failing_run_gives_one_grouped_email_and_dingtalk_notice_with_ev
             assert f"{person}@example.com" in str(first.message["To"])
             text = first.part("text/plain") or ""
             for needle in ("ScheduledscanOSpatches", task.id, run.id, "network", "permission",
-                           f"patchwatch logs {run.id}", "UTC", "GMT+08:00"):
+                           f"--data-dir {(tmp_path / 'data').absolute()} logs {run.id}", "UTC", "GMT+08:00"):
                 assert needle in text, needle
             assert first.part("text/html")
 

@@ -31,16 +31,17 @@ def _clock() -> datetime:
 
 
 def test_acquire_writes_the_owner_label_and_release_clears_it(tmp_path: Path) -> None:
-    lock = DataDirLock(tmp_path / "data", clock=_clock)
+    lock = DataDirLock(tmp_path / "data", clock=_clock, role="console")
     assert lock.owner() is None
     with lock:
         assert lock.held
         label = (tmp_path / "data" / LOCK_FILE_NAME).read_text().split()
-        assert label == [str(os.getpid()), socket.gethostname(), "2026-11-01T08:30:00+00:00"]
+        assert label == [str(os.getpid()), socket.gethostname(), "2026-11-01T08:30:00+00:00", "console"]
         assert lock.owner() == {
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "started_at": "2026-11-01T08:30:00+00:00",
+            "role": "console",
             "alive": True,
         }
         lock.acquire()  # already held by this object: no-op
@@ -79,7 +80,7 @@ def test_killed_owner_releases_the_lock(tmp_path: Path) -> None:
         assert owner is not None and owner["pid"] == child.pid and owner["alive"] is True
         with pytest.raises(DataDirLockedError) as info:
             lock.acquire()
-        assert f"data directory {tmp_path} is in use by process {child.pid} (patchwatch daemon?)" in str(
+        assert f"data directory {tmp_path} is in use by process {child.pid} (patchwatch)" in str(
             info.value
         )
         child.send_signal(signal.SIGKILL)

@@ -170,8 +170,8 @@ async def test_read_only_console_says_who_owns_the_directory(engine, ui):
     ro_engine, reason = await open_console_engine(engine.data_dir)
     try:
         assert ro_engine.read_only
-        assert reason == (f"read-only: the data directory is owned by process {os.getpid()} (patchwatch daemon); "
-                          "changes are disabled")
+        # The owner here is this very process (the test's engine); its lock says nothing more to add.
+        assert reason == f"read-only: the data directory is owned by process {os.getpid()}; changes are disabled"
         app = PatchwatchApp(ro_engine, read_only_reason=reason)
         async with app.run_test(size=(120, 40)) as pilot:
             banner = app.screen.query_one(".read-only-banner")
@@ -188,9 +188,10 @@ async def test_read_only_console_says_who_owns_the_directory(engine, ui):
         await ro_engine.close()
 
 
-def test_read_only_reason_names_the_pid():
-    message = "data directory d is in use by process 4242 (patchwatch daemon?) since 2026-11-26T00:00:00+00:00"
-    assert "owned by process 4242" in read_only_reason_for(message)
+def test_read_only_reason_names_the_pid_and_what_owns_the_directory():
+    message = "data directory d is in use by process 4242 (patchwatch demo) since 2026-11-26T00:00:00+00:00"
+    assert "owned by process 4242 (patchwatch demo)" in read_only_reason_for(message)
+    assert "daemon" not in read_only_reason_for(message)
     assert "owned by another process" in read_only_reason_for("in use by another process")
 
 

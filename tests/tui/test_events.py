@@ -17,7 +17,8 @@ from console.tui.screens.events import EventFilter, EventsScreen, parse_instant
 from console.tui.screens.run_detail import RunDetailScreen
 
 START = "2026-11-26T00:00:00+00:00"
-SIZE = (120, 40)
+# Wide enough for every column (the run and the actor give way first on narrower terminals).
+SIZE = (160, 45)
 PLANTED = {"host-001": "network", "host-004": "permission", "host-007": "network"}
 
 

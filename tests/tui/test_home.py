@@ -74,8 +74,9 @@ async def test_failing_run_shows_live_and_a_acknowledges(engine, ui):
         await ui.wait_for(pilot, lambda: len(categories(home)) == 2, what="two failure rows")
         assert categories(home) == {"host-001": "network", "host-003": "permission"}
         assert {f.run_id for f in home.visible_failures()} == {run.id}
-        # The run column shows the id's tail (so Notified and Acknowledged fit); the detail line the full id.
-        assert home.failures.get_row(f"{run.id}:host-001")[2].plain == "…" + run.id[-10:]
+        # At 120 columns the run column gives way (so reason, Notified and Acknowledged fit); the detail line
+        # has the full id.
+        assert home.failures.layout_name == "medium" and "run" not in home.failures.widths
         assert f"run {run.id}" in str(home.query_one("#failure-detail").render())
         # Impossible to miss: a red count and the panel drawn as an alarm.
         await ui.wait_for(pilot, lambda: "2 failed hosts unacknowledged" in status_text(app), what="the count")
@@ -97,7 +98,7 @@ async def test_failing_run_shows_live_and_a_acknowledges(engine, ui):
         assert await acknowledged()
         await ui.wait_for(pilot, lambda: "0 failed hosts unacknowledged" in status_text(app), what="count cleared")
         assert not home.query_one("#failures-panel").has_class("-alarm")
-        ack_cell = home.failures.get_row(f"{run.id}:host-001")[7]
+        ack_cell = home.failures.get_cell(f"{run.id}:host-001", "ack")
         assert ack_cell.plain.startswith((await engine.get_run(run.id)).acknowledged_by)
         # A second `a` says so instead of failing.
         await pilot.press("a")
@@ -177,7 +178,7 @@ async def test_failures_table_keeps_ten_thousand_failures_smooth(engine, ui):
         assert more.display and "+8,000 older failures not shown" in str(more.render())
         assert "10000 failed hosts unacknowledged" in status_text(app)
         # Reasons are shown as typed, not read as markup.
-        assert table.get_row("RN99:h9999")[5].plain == "[Errno 9999] no answer"
+        assert table.get_cell("RN99:h9999", "reason").plain == "[Errno 9999] no answer"
 
 
 def test_failures_window_in_isolation():
@@ -340,7 +341,7 @@ async def test_notices_show_live_on_the_dashboard(notifying, mail, ui):
         assert not home.query_one("#notices-panel").has_class("-attention")
         await ui.wait_for(pilot, lambda: "outbox backlog 0" in status_text(app), what="no backlog")
         # The failures panel says the run's notice went out.
-        await ui.wait_for(pilot, lambda: home.failures.get_row(f"{run_id}:host-000")[6].plain == "sent",
+        await ui.wait_for(pilot, lambda: home.failures.get_cell(f"{run_id}:host-000", "notified").plain == "sent",
                           what="notified: sent")
 
 

@@ -168,7 +168,7 @@ async def test_lists_records_shows_attempts_fallbacks_and_the_message_as_sent_an
         assert "Attempts (2)" in text
         assert text.count("errcode 310000") >= 2
         assert f"fell back to {fallback_email.id}" in text
-        assert "Robot markdown" in text and f"patchwatch logs {run_id}" in text
+        assert "Robot markdown" in text and f"logs {run_id}" in text
         assert DING_SECRET not in text and DING_TOKEN not in text
 
         # The fallback email says what it replaced.

@@ -94,8 +94,10 @@ async def test_run_detail_lists_filters_shows_logs_acknowledges_and_rescans(setu
         await pilot.press("a")
         await wait_for(pilot, lambda: any("already acknowledged" in m for m in notices(app)))
 
-        # R: a re-scan run of only the failed hosts, opened on top.
+        # R: a re-scan run of only the failed hosts, opened on top, once confirmed.
         await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run_id != run.id)
         rescan_id = app.screen.run_id
         await engine.idle()
@@ -351,8 +353,11 @@ async def test_transcripts_small_and_big_come_through_the_api_in_pages(tmp_path)
             assert log.line(0).startswith("## step 0 on host-000") and log.line(29_999) == "## step 29999 on host-000"
             assert [log.line(i) for i in range(30_000)] == [f"## step {i} on host-000" for i in range(30_000)]
             assert log.following and log.lines.scroll_y == log.lines.max_scroll_y
+            # At 120 columns the table shows host, OS, status, category, reason and missing updates; the
+            # rest of the result (security, reboot, duration) is in the log pane.
             row = [str(c) for c in screen.hosts_table.get_row("host-000")]
-            assert row == ["host-000", "Debian GNU/Linux 12", "ok", "", "", "4", "2", "yes", "1.2s"]
+            assert row == ["host-000", "Debian GNU/Linux 12", "ok", "", "", "4"]
+            assert "## result: ok in 1.2s" in log.text()
             screen.hosts_table.move_cursor(row=1)
             await wait_for(pilot, lambda: screen.log_host == "host-001" and "## step 2 on host-001" in log.text())
             assert "## Debian GNU/Linux 12: 4 updates missing, 2 security, reboot required" in log.text()

@@ -1,4 +1,6 @@
-"""Smoke test of the installed ``patchwatch`` command in a real terminal (tmux), driven as an operator would.
+"""Smoke tests of the installed ``patchwatch`` command in a real terminal (tmux), driven as an operator would:
+the first at 120x40 (start, navigate, help, quit), the second at 80x24 walking the on-shift loop (a failure
+on the dashboard, its log, acknowledge, re-scan).
 
 It proves what the headless tests cannot: the console script is installed and starts, Textual draws in a real
 terminal of 120x40, typed keys reach the app through a pty (``:tasks`` Enter, ``?``, Esc), and ``:q`` Enter
@@ -13,9 +15,12 @@ installed script is missing (nothing is installed here).
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
+import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +38,9 @@ DEADLINE = 30.0
 COMMAND_LINE = "command (tasks, runs, failures"
 
 TMUX = shutil.which("tmux")
-PATCHWATCH = shutil.which("patchwatch")
+#: The script installed next to this interpreter (the README's `.venv/bin/patchwatch`, not on PATH), else PATH's.
+_BESIDE = Path(sys.executable).parent / "patchwatch"
+PATCHWATCH = str(_BESIDE) if os.access(_BESIDE, os.X_OK) else shutil.which("patchwatch")
 
 pytestmark = [
     pytest.mark.slow,
@@ -55,8 +62,8 @@ class Terminal:
         return subprocess.run([*self.base, *args], env=self.env, capture_output=True, text=True, timeout=10,
                               check=check)
 
-    def start(self, command: str) -> None:
-        self.tmux("new-session", "-d", "-s", SESSION, "-x", str(WIDTH), "-y", str(HEIGHT), command)
+    def start(self, command: str, size: tuple[int, int] = (WIDTH, HEIGHT)) -> None:
+        self.tmux("new-session", "-d", "-s", SESSION, "-x", str(size[0]), "-y", str(size[1]), command)
 
     def alive(self) -> bool:
         return self.tmux("has-session", "-t", SESSION, check=False).returncode == 0
@@ -113,7 +120,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def terminal() -> Iterator[Terminal]:
-    env = {**os.environ, "TERM": "xterm-256color", "PATCHWATCH_ACTOR": "smoke"}
+    env = {**os.environ, "TERM": "xterm-256color"}
     env.pop("TMUX", None)  # inside a tmux session, still use our own server
     # The server's socket in a short directory of its own (a socket path must stay under ~100 bytes).
     socket_dir = Path(tempfile.mkdtemp(prefix="pw-tmux-"))
@@ -156,6 +163,89 @@ def test_console_in_a_real_terminal(terminal: Terminal, data_dir: Path, tmp_path
     terminal.wait_for("help to close", lambda s: "Keys: Tasks" not in s and "Tasks: 1" in s)
 
     # `:q` Enter: the console exits cleanly and the session ends.
+    terminal.type(":")
+    terminal.wait_text(COMMAND_LINE)
+    terminal.type("q")
+    terminal.keys("Enter")
+    terminal.wait_ended()
+    assert status.read_text().strip() == "0"
+
+
+SMALL = (80, 24)
+
+
+@pytest.fixture
+def failed_run(tmp_path: Path) -> tuple[Path, str]:
+    """A data directory whose task ran once and failed: its one host refuses connections (a loopback port
+    nobody listens on), so the failure is a real ``network`` one, made with the installed CLI."""
+    assert PATCHWATCH is not None
+    import asyncssh
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = tmp_path / "data"
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(f"[web]\nweb-refuses ansible_host=127.0.0.1 ansible_port={port}\n")
+    key = tmp_path / "id_ed25519"
+    asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(key))
+    task = tmp_path / "task.toml"
+    task.write_text('name = "nightly-web"\n[schedule]\ncron = "0 0 3 * * ?"\n[targets]\ngroups = ["web"]\n')
+    for args in (["inventory", "import", str(inventory)], ["credential", "add", "default", "--user", "scan",
+                                                           "--key", str(key)],
+                 ["task", "add", "--file", str(task)]):
+        done = subprocess.run([PATCHWATCH, "--data-dir", str(data), *args], capture_output=True, text=True,
+                              timeout=60, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    ran = subprocess.run([PATCHWATCH, "--data-dir", str(data), "run", "nightly-web"], capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path)
+    assert ran.returncode == 1 and "failed" in ran.stdout, (ran.stdout, ran.stderr)
+    return data, ran.stdout.split()[1]
+
+
+def fits(screen: str, width: int) -> bool:
+    return all(len(line) <= width for line in screen.splitlines())
+
+
+def test_the_on_shift_loop_at_80x24(terminal: Terminal, failed_run: tuple[Path, str], tmp_path: Path) -> None:
+    data, run_id = failed_run
+    status = tmp_path / "exit-status"
+    command = (f"{shlex.quote(str(PATCHWATCH))} --data-dir {shlex.quote(str(data))}; "
+               f"echo $? > {shlex.quote(str(status))}")
+    terminal.start(f"sh -c {shlex.quote(command)}", size=SMALL)
+
+    # The failure, on the dashboard: host, category and the start of the reason, and who was told or took it.
+    screen = terminal.wait_for("the failure", lambda s: "web-refuses" in s and "network" in s
+                               and "1 failed hosts unacknowledged" in s and ": Command" in s)
+    row = next((line for line in screen.splitlines() if re.search(r"\d\d:\d\d +web-refuses +network", line)),
+               screen)
+    assert "connection refu" in row and row.rstrip(" ┃▁▂▃▄▅▆▇█").endswith("no"), row
+    footer = next(line for line in screen.splitlines() if ": Command" in line)
+    assert footer.lstrip().startswith(": Command  ? Help"), footer
+    assert fits(screen, SMALL[0])
+
+    # l: the run, its host and the evidence in the log pane.
+    terminal.type("l")
+    screen = terminal.wait_for("the run's log", lambda s: f"Run {run_id}" in s and "log: web-refuses" in s
+                               and "## result: failed" in s)
+    assert "not acknowledged" in screen
+
+    # a: acknowledged, with the operator's login name.
+    terminal.type("a")
+    screen = terminal.wait_text("acknowledged by")
+    assert "not acknowledged" not in screen
+
+    # R asks first; y starts the re-scan of the failed host and opens it.
+    terminal.type("R")
+    terminal.wait_text("Re-scan the 1 failed hosts")
+    terminal.type("y")
+    screen = terminal.wait_for("the re-scan run", lambda s: f"re-scan of {run_id[:20]}" in s
+                               and "web-refuses" in s and "network" in s)
+    assert fits(screen, SMALL[0])
+
+    # Esc back to the first run, then :q.
+    terminal.keys("Escape")
+    terminal.wait_for("the first run again", lambda s: f"Run {run_id}" in s and "re-scan of" not in s)
     terminal.type(":")
     terminal.wait_text(COMMAND_LINE)
     terminal.type("q")

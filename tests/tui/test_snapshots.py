@@ -6,8 +6,8 @@ What makes the pictures reproducible:
   test with a counter (``ST000...001``, ``RN000...002``, ...), so the task, run and event ids on screen are
   the same on every run (they are otherwise random and time-based);
 * time: the data directory is built, and then shown, with a :class:`ManualClock` stopped at a fixed instant,
-  the actor is fixed (``PATCHWATCH_ACTOR``), and the process's local zone is UTC for the test (the dashboard
-  shows local times);
+  the actor is fixed (``console.actor.login_name`` is patched), and the process's local zone is UTC for the
+  test (the dashboard shows local times);
 * content: fixed task names and inventory, and one run of a :class:`NoIoJob` with one planted failure per
   category (plus a written transcript per host, so the log pane has text);
 * engine and app share one event loop: the data directory is built in its own ``asyncio.run`` and closed;
@@ -25,6 +25,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +34,23 @@ from support import NoIoJob, task_input, utc
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
+from console import actor
 from console.clock import ManualClock
 from console.domain import ids
 from console.engine import Engine
 from console.jobs import JobContext, Target
+from console.notify import service as notify_service
+from console.notify.notice import NoticeKind
+from console.notify.outbox import OutboxStatus
 from console.tui.app import PatchwatchApp
 from console.tui.screens.events import EventsScreen
 from console.tui.screens.help import HelpScreen
 from console.tui.screens.home import HomeScreen
+from console.tui.screens.notifications import NotificationsScreen
 from console.tui.screens.run_detail import RunDetailScreen
 from console.tui.screens.task_form import TaskFormScreen
 from console.tui.screens.tasks import TasksScreen
+from console.tui.widgets.form_dialogs import ConfirmDialog
 
 SIZE = (120, 40)
 #: The instant the data directory is built at (the run fires, scans and finishes at it).
@@ -59,6 +66,11 @@ INVENTORY = [
 #: One failed host per category; web-05 and db-03 succeed.
 PLANTED = {"web-01": "network", "web-02": "timeout", "web-03": "permission", "web-04": "host_key",
            "db-01": "tool", "db-02": "service"}
+
+PEOPLE = Path(__file__).resolve().parents[1] / "notify" / "fixtures" / "people.toml"
+NO_CHANNELS = "snapshot-has-no-channels.toml"
+#: Snapshot sizes: an operator's small tmux pane and a big terminal (issue 13); 120x40 for the rest.
+SIZES = [(80, 24), (160, 45)]
 
 TASKS: list[dict[str, Any]] = [
     task_input("nightly-web", "0 0 2 * * ?", description="Nightly scan of the web and db tiers"),
@@ -101,7 +113,10 @@ def counted_ids() -> Callable[..., str]:
 def fixed_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Counter ids, a fixed actor and UTC as the local zone, for the whole test."""
     monkeypatch.setattr(ids, "new_id", counted_ids())
-    monkeypatch.setenv("PATCHWATCH_ACTOR", ACTOR)
+    # The notices' "open the logs" command names this machine's program and data directory: fixed here.
+    monkeypatch.setattr(notify_service, "command_line", lambda data_dir, *words: " ".join(
+        ["patchwatch", "--data-dir", "/srv/patchwatch/data", *words]))
+    monkeypatch.setattr(actor, "login_name", lambda: ACTOR)
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     yield
@@ -110,17 +125,35 @@ def fixed_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 async def _build(data_dir: Path) -> str:
-    """Tasks, inventory and one finished run with six failed hosts; returns the run id."""
+    """People, tasks, inventory, one finished run with six failed hosts, and two test notices that could not
+    go out (there is no channels file: a fixed, relative name, so the error reads the same everywhere);
+    returns the run id."""
     engine = Engine(data_dir, clock=ManualClock(utc(BUILT_AT)), jobs={"Scan_OS_Patch": TranscriptJob(
-        outcomes=dict(PLANTED))}, notify=False)
+        outcomes=dict(PLANTED))}, channels_path=Path(NO_CHANNELS))
     await engine.open()
     try:
+        await engine.import_people(PEOPLE.read_text())
         await engine.upsert_instances(INVENTORY)
         for form in TASKS:
             await engine.create_task(form)
         run = await engine.run_now("nightly-web")
         await engine.wait_run(run.id, timeout=10)
         await engine.idle()
+        # The run's failure notice to two people, as the notifier records it when no channel can carry it
+        # (recorded here directly: the notifier's own notices leave on timers, which a stopped clock never
+        # fires, and whether they are recorded before the engine closes would be a race).
+        notifier = engine.notifier
+        assert notifier is not None
+        task = await engine.get_task("nightly-web")
+        finished = await engine.get_run(run.id)
+        notice = notifier._failure_notice(NoticeKind.EXECUTION_FAILED, task, run.id, None, run_state="failed",
+                                          detail="run failed")
+        notice = replace(notice, failed=finished.hosts_failed, total=finished.hosts_total,
+                         categories=dict(finished.categories))
+        records = [notifier._record(task.id, notice, person, mode, BUILT_AT, OutboxStatus.FAILED,
+                                    error=f"no channels file at {NO_CHANNELS}")
+                   for person, mode in (("alice", "email"), ("bob", "dingtalk"))]
+        await engine.store.call(lambda repos: repos.outbox.insert_many([r.to_dict() for r in records]))
         return run.id
     finally:
         await engine.close()
@@ -144,7 +177,8 @@ class SnapshotConsole(PatchwatchApp):
 
 
 def console_on(data_dir: Path) -> SnapshotConsole:
-    engine = Engine(data_dir, clock=ManualClock(utc(SHOWN_AT)), jobs={"Scan_OS_Patch": NoIoJob()}, notify=False)
+    engine = Engine(data_dir, clock=ManualClock(utc(SHOWN_AT)),
+                    jobs={"Scan_OS_Patch": TranscriptJob(outcomes=dict(PLANTED))}, notify=False)
     return SnapshotConsole(engine)
 
 
@@ -183,6 +217,16 @@ async def command(pilot: Pilot[Any], text: str) -> None:
     await pilot.press(*text, "enter")
 
 
+async def log_settled(pilot: Pilot[Any], screen: RunDetailScreen) -> None:
+    """The log pane at its end, following: whether it still followed when the last lines came depends on
+    timing (a short pane scrolls as they arrive), so End is pressed for it, and the scroll waited for."""
+    lines = screen.log_view.lines
+    screen.log_view.follow()
+    await wait_until(pilot, lambda: lines.scroll_y == lines.max_scroll_y and not lines.is_scrolling,
+                     "the log to reach its end")
+    await pilot.pause(0.05)
+
+
 def shot(run: Callable[[Pilot[Any]], Awaitable[None]]) -> Callable[[Pilot[Any]], Awaitable[None]]:
     """``run_before``: the steps of ``run``, then a settled app."""
 
@@ -193,13 +237,14 @@ def shot(run: Callable[[Pilot[Any]], Awaitable[None]]) -> Callable[[Pilot[Any]],
     return run_before
 
 
-def test_home_with_failures(snap_compare: Any, data_dir: Path) -> None:
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_home_with_failures(snap_compare: Any, data_dir: Path, size: tuple[int, int]) -> None:
     """The dashboard in alarm: six failed hosts (one per category), unacknowledged, the first one detailed."""
 
     async def steps(pilot: Pilot[Any]) -> None:
         await home_loaded(pilot)
 
-    assert snap_compare(console_on(data_dir), terminal_size=SIZE, run_before=shot(steps))
+    assert snap_compare(console_on(data_dir), terminal_size=size, run_before=shot(steps))
 
 
 def test_tasks_list(snap_compare: Any, data_dir: Path) -> None:
@@ -214,7 +259,8 @@ def test_tasks_list(snap_compare: Any, data_dir: Path) -> None:
     assert snap_compare(console_on(data_dir), terminal_size=SIZE, run_before=shot(steps))
 
 
-def test_task_form_new(snap_compare: Any, data_dir: Path) -> None:
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_task_form_new(snap_compare: Any, data_dir: Path, size: tuple[int, int]) -> None:
     """``n`` on the tasks screen: an empty task form with its schedule preview."""
 
     async def steps(pilot: Pilot[Any]) -> None:
@@ -225,10 +271,11 @@ def test_task_form_new(snap_compare: Any, data_dir: Path) -> None:
         await pilot.press("n")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, TaskFormScreen), "the task form")
 
-    assert snap_compare(console_on(data_dir), terminal_size=SIZE, run_before=shot(steps))
+    assert snap_compare(console_on(data_dir), terminal_size=size, run_before=shot(steps))
 
 
-def test_run_detail_with_host(snap_compare: Any, data_dir: Path) -> None:
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_run_detail_with_host(snap_compare: Any, data_dir: Path, size: tuple[int, int]) -> None:
     """``l`` on the third failure of the dashboard: the run, its hosts, and that host's transcript and events."""
 
     async def steps(pilot: Pilot[Any]) -> None:
@@ -245,11 +292,64 @@ def test_run_detail_with_host(snap_compare: Any, data_dir: Path) -> None:
         await wait_until(pilot, lambda: screen.log_host == wanted.host and "## events of" in screen.log_view.text(),
                          "the host's log")
         await wait_until(pilot, lambda: screen.hosts_table.row_count == len(INVENTORY), "the hosts table")
+        await log_settled(pilot, screen)
 
-    assert snap_compare(console_on(data_dir), terminal_size=SIZE, run_before=shot(steps))
+    assert snap_compare(console_on(data_dir), terminal_size=size, run_before=shot(steps))
 
 
-def test_events(snap_compare: Any, data_dir: Path) -> None:
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_run_detail_right_after_rescan(snap_compare: Any, data_dir: Path, size: tuple[int, int]) -> None:
+    """``R`` then ``y`` on the run: the re-scan run of the six failed hosts, laid out like any other run."""
+
+    async def steps(pilot: Pilot[Any]) -> None:
+        home = await home_loaded(pilot)
+        home.failures.focus()
+        await pilot.press("l")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, RunDetailScreen), "the run detail")
+        first = pilot.app.screen
+        assert isinstance(first, RunDetailScreen)
+        await wait_until(pilot, lambda: first.hosts_table.row_count == len(INVENTORY), "the hosts table")
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog), "the question")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, RunDetailScreen)
+                         and pilot.app.screen is not first, "the re-scan run")
+        rescan = pilot.app.screen
+        assert isinstance(rescan, RunDetailScreen)
+        engine = pilot.app.engine  # type: ignore[attr-defined]
+        await engine.idle()
+        # The run is over: r reloads the screen once, so the picture does not depend on which live events
+        # arrived before the screen subscribed.
+        await pilot.press("r")
+        await wait_until(pilot, lambda: rescan.run is not None and rescan.run.state.terminal
+                         and rescan.hosts_table.row_count == len(PLANTED)
+                         and all(h in rescan.results for h in PLANTED)
+                         and rescan.log_host is not None and "## events of" in rescan.log_view.text(),
+                         "the re-scan to finish", timeout=30)
+        await log_settled(pilot, rescan)
+        # The toast that confirmed the start would otherwise be in the picture for a few seconds.
+        pilot.app.clear_notifications()
+
+    assert snap_compare(console_on(data_dir), terminal_size=size, run_before=shot(steps))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_notifications(snap_compare: Any, data_dir: Path, size: tuple[int, int]) -> None:
+    """``:notifications``: the outbox with the run's failure notice to two people, both failed (no channels
+    file), and the newest one's detail with the message as rendered."""
+
+    async def steps(pilot: Pilot[Any]) -> None:
+        await home_loaded(pilot)
+        await command(pilot, "notifications")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, NotificationsScreen)
+                         and pilot.app.screen.table.row_count > 0
+                         and pilot.app.screen.detail_id is not None, "the outbox")
+
+    assert snap_compare(console_on(data_dir), terminal_size=size, run_before=shot(steps))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_events(snap_compare: Any, data_dir: Path, size: tuple[int, int]) -> None:
     """``:events``: the trace, newest first, with the filter fields."""
 
     async def steps(pilot: Pilot[Any]) -> None:
@@ -258,7 +358,7 @@ def test_events(snap_compare: Any, data_dir: Path) -> None:
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, EventsScreen)
                          and pilot.app.screen.table.row_count > 0, "the events table")
 
-    assert snap_compare(console_on(data_dir), terminal_size=SIZE, run_before=shot(steps))
+    assert snap_compare(console_on(data_dir), terminal_size=size, run_before=shot(steps))
 
 
 def test_help(snap_compare: Any, data_dir: Path) -> None:
@@ -284,6 +384,7 @@ async def _dump(data_dir: Path) -> dict[str, Any]:
             "runs": [r.to_dict() for r in runs],
             "hosts": [h.to_dict() for r in runs for h in await engine.host_results(r.id)],
             "events": [e.to_dict() for e in await engine.query_events(limit=10_000)],
+            "notifications": [n.to_dict() for n in await engine.list_notifications(limit=10_000)],
         }
     finally:
         await engine.close()
@@ -302,6 +403,8 @@ def test_the_data_shown_is_the_same_every_time(tmp_path: Path, fixed_world: None
 
     assert ids.looks_like(ids.RUN, run_id) and run_id.startswith("RN0000")
     assert [r["id"] for r in first["runs"]] == [run_id]
+    assert sorted((n["status"], n["person"]) for n in first["notifications"]) == [("failed", "alice"),
+                                                                                   ("failed", "bob")]
     assert len(first["hosts"]) == len(INVENTORY)
     assert {e["at"] for e in first["events"]} == {utc(BUILT_AT).isoformat()}
     assert all(ids.looks_like(ids.EVENT, e["id"]) for e in first["events"])

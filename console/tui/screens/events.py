@@ -26,7 +26,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from console.domain import ids
 from console.domain.durations import parse_duration
@@ -43,6 +43,9 @@ from console.tui.screens.run_detail import (
     plain,
     when,
 )
+from console.tui.widgets.columns import plan_columns
+from console.tui.widgets.footer import ConsoleFooter
+from console.tui.widgets.home_tables import clip
 
 __all__ = ["EventFilter", "EventsScreen", "export_events", "parse_instant"]
 
@@ -157,9 +160,17 @@ def export_events(directory: Path, stamp: datetime, events: Iterable[Event]) -> 
     return path, count
 
 
-# The message says most, so it comes before the ids (80 columns show time, kind, host and most of it).
+# The message says most, so it comes before the ids. Widths per layout (the message takes the rest): at 80
+# columns time, kind and most of the message (a host's events name the host in their message); wider
+# terminals add the host, then the task, run and actor.
 _COLUMNS = ("at", "kind", "host", "message", "task", "run", "actor")
 _LABELS = ("At (UTC)", "Kind", "Host", "Message", "Task", "Run", "Actor")
+EVENT_LAYOUTS: dict[str, dict[str, int]] = {
+    "wide": {"at": 19, "kind": 20, "host": 14, "task": 16, "run": 26, "actor": 10},
+    "medium": {"at": 19, "kind": 20, "host": 14, "task": 14},
+    "narrow": {"at": 19, "kind": 19},
+}
+MIN_MESSAGE, MAX_MESSAGE = 30, 200
 #: Filter inputs: (id suffix, label, placeholder).
 _FIELDS = (
     ("since", "since", "-1h, ISO"),
@@ -170,6 +181,11 @@ _FIELDS = (
     ("run", "run", "run id"),
     ("host", "host", "host name"),
 )
+
+
+def plan_event_columns(width: int) -> tuple[str, dict[str, int]]:
+    """The trace table's layout for a table ``width`` columns wide."""
+    return plan_columns(width, _COLUMNS, EVENT_LAYOUTS, "message", MIN_MESSAGE, MAX_MESSAGE)
 
 
 class EventsScreen(ConsoleScreen):
@@ -196,7 +212,11 @@ class EventsScreen(ConsoleScreen):
         self.limit = PAGE
         self.has_more = False
         self.events: dict[str, Event] = {}
+        #: Each shown event's sort rank (kept so a new layout can draw the rows again in order).
+        self._ranks: dict[str, float] = {}
         self._live_rank = 0
+        self.layout_name = ""
+        self.widths: dict[str, int] = {}
         self._queue: EventStream | None = None
         #: Where the last export went (shown in the notification; tests read it).
         self.last_export: Path | None = None
@@ -209,11 +229,32 @@ class EventsScreen(ConsoleScreen):
                     yield Label(label, classes="filter-label")
                     yield Input(placeholder=placeholder, id=f"filter-{key}", compact=True, classes="filter-input")
         table: DataTable[Any] = DataTable(id="events", cursor_type="row", zebra_stripes=True)
-        for key, label in zip(_COLUMNS, _LABELS, strict=True):
-            table.add_column(label, key=key)
+        self._set_columns(table, *plan_event_columns(160))
         yield table
         yield Static("", id="events-status", markup=False)
-        yield Footer()
+        yield ConsoleFooter()
+
+    def _set_columns(self, table: DataTable[Any], name: str, widths: dict[str, int]) -> None:
+        """Columns for the layout; rows already shown are drawn again in it, the selected one stays."""
+        self.layout_name, self.widths = name, widths
+        selected = cursor_row_key(table) if table.row_count else None
+        table.clear(columns=True)
+        for key, label in zip(_COLUMNS, _LABELS, strict=True):
+            if key in widths:
+                table.add_column(label, key=key, width=widths[key])
+        if self.events:
+            names = self._task_names()
+            for event_id, event in self.events.items():
+                table.add_row(*self._row(event, self._ranks.get(event_id, 0), names), key=event_id)
+            table.sort("at", key=lambda cell: cell.order, reverse=True)
+            if selected is not None and selected in self.events:
+                table.move_cursor(row=table.get_row_index(selected), animate=False)
+
+    def on_resize(self) -> None:
+        name, widths = plan_event_columns(self.table.size.width or self.size.width)
+        if (name, widths) != (self.layout_name, self.widths):
+            with self.app.batch_update():
+                self._set_columns(self.table, name, widths)
 
     async def on_mount(self) -> None:
         self.table.focus()
@@ -285,33 +326,37 @@ class EventsScreen(ConsoleScreen):
             if reset:
                 table.clear()
                 self.events = {}
+                self._ranks = {}
                 self._live_rank = 0
             for position, event in enumerate(found):
                 if event.id not in self.events:
                     # Older pages go below: newest-first positions rank them without a sort.
                     self.events[event.id] = event
+                    self._ranks[event.id] = -position
                     table.add_row(*self._row(event, -position, names), key=event.id)
         self._update_status()
 
     async def _task_names(self) -> dict[str, str]:
         return {task.id: task.name for task in await self.engine.list_tasks()}
 
-    @staticmethod
-    def _row(event: Event, rank: float, names: dict[str, str]) -> list[Any]:
+    def _row(self, event: Event, rank: float, names: dict[str, str]) -> list[Any]:
+        """The cells of the columns the layout shows, cut to their widths with an ellipsis."""
+        widths = self.widths
         task = names.get(event.task_id or "", event.task_id or "")
         style = "bold red" if ("failed" in event.kind or event.kind in ("run.missed", "run.interrupted",
                                                                          "run.error")) else ""
         if event.kind == "host.finished" and event.data.get("status") == "failed":
             style = "red"
-        return [
-            SortCell(when(event.at), rank),
-            Text(event.kind, style=style, end=""),
-            plain(event.host or ""),
-            plain(event.message),
-            plain(task),
-            plain(event.run_id or ""),
-            plain(event.actor or ""),
-        ]
+        cells = {
+            "at": SortCell(when(event.at), rank),
+            "kind": Text(clip(event.kind, widths.get("kind", 22)), style=style, end=""),
+            "host": plain(clip(event.host or "", widths.get("host", 16))),
+            "message": plain(clip(event.message, widths.get("message", MAX_MESSAGE))),
+            "task": plain(clip(task, widths.get("task", 18))),
+            "run": plain(event.run_id or ""),
+            "actor": plain(clip(event.actor or "", widths.get("actor", 12))),
+        }
+        return [cells[key] for key in _COLUMNS if key in widths]
 
     def _update_status(self) -> None:
         more = " · more in the trace: m loads the next page" if self.has_more else " · end of the trace"
@@ -333,6 +378,7 @@ class EventsScreen(ConsoleScreen):
         for event in fresh:
             self._live_rank += 1
             self.events[event.id] = event
+            self._ranks[event.id] = self._live_rank
             rows[event.id] = self._row(event, self._live_rank, names)
         table = self.table
         selected = cursor_row_key(table)

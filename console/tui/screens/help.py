@@ -15,9 +15,10 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from console.tui.widgets.command_line import CONSOLE_COMMANDS
+from console.tui.widgets.footer import ConsoleFooter
 
 __all__ = ["HelpScreen", "KeyHelp", "declared_bindings", "keys_of"]
 
@@ -91,7 +92,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(f"Keys: {self._title}", id="help-title")
             yield DataTable(id="help-keys", cursor_type="row", zebra_stripes=True)
             yield Static(self._commands_text(), id="help-commands")
-        yield Footer()
+        yield ConsoleFooter()
 
     @staticmethod
     def _commands_text() -> str:

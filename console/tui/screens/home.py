@@ -25,7 +25,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from console.domain.events import Event, EventKind
 from console.domain.run import Run, RunState
@@ -34,6 +34,7 @@ from console.domain.timezones import parse_zone, zone_label
 from console.engine.api import EngineAPI
 from console.errors import PatchwatchError
 from console.tui.screens import ConsoleScreen
+from console.tui.widgets.footer import ConsoleFooter
 from console.tui.widgets.home_failures import (
     MAX_RENDERED,
     Failure,
@@ -70,7 +71,8 @@ RUN_LEVEL_KINDS = frozenset({"run.error", "run.missed", "run.interrupted", "run.
 
 ACTIVE_COLUMNS = (("task", "Task"), ("state", "State"), ("batch", "Batch"), ("hosts", "Hosts done"),
                   ("failed", "Failed"), ("since", "Since / review by"), ("run", "Run"))
-UPCOMING_COLUMNS = (("when", "Next fire (task zone)"), ("local", "Local time"), ("task", "Task"), ("in", "In"))
+# The task first: in a half-width panel of an 80-column terminal, which task fires, and when, must show.
+UPCOMING_COLUMNS = (("task", "Task"), ("in", "In"), ("when", "Next fire (task zone)"), ("local", "Local time"))
 
 _STATE_STYLE = {RunState.RUNNING: "bold green", RunState.PAUSED: "bold yellow", RunState.QUEUED: "cyan",
                 RunState.PENDING_REVIEW: "bold yellow"}
@@ -155,7 +157,7 @@ class HomeScreen(ConsoleScreen):
                 yield DataTable(id="active", cursor_type="row", zebra_stripes=True)
             with Vertical(id="upcoming-panel"):
                 yield DataTable(id="upcoming", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield ConsoleFooter()
 
     @property
     def failures(self) -> FailuresTable:
@@ -405,8 +407,8 @@ class HomeScreen(ConsoleScreen):
         rows: dict[str, list[Any]] = {}
         for index, (moment, task) in enumerate(self._upcoming):
             zone = parse_zone(task.schedule.timezone)
-            rows[str(index)] = [zoned_text(moment, zone), local_text(moment, "%a %m-%d %H:%M"), Text(task.name),
-                                in_words((moment - now).total_seconds())]
+            rows[str(index)] = [Text(task.name), in_words((moment - now).total_seconds()), zoned_text(moment, zone),
+                                local_text(moment, "%a %m-%d %H:%M")]
         sync_rows(self.upcoming, rows, [key for key, _ in UPCOMING_COLUMNS])
 
     def _render_summary(self) -> None:
@@ -440,12 +442,13 @@ class HomeScreen(ConsoleScreen):
             # Notices still on their way stand out: a mail server down means nobody was told yet.
             parts.append(("  ", ""))
             parts.append((f" outbox backlog {backlog} ", "bold black on yellow"))
-        parts.append((f"  tasks {len(self._tasks)} ({enabled} enabled)  runs today {runs_today}  "
-                      f"open runs {len(open_runs)}", ""))
         if reviews:
             parts.append((f"  {reviews} awaiting review", "bold yellow"))
+        # One line, most urgent first: a narrow terminal cuts the tail, which is the calm part.
+        parts.append((f"  tasks {len(self._tasks)} ({enabled} enabled) · runs today {runs_today} · "
+                      f"open runs {len(open_runs)}", ""))
         if not backlog:
-            parts.append(("  outbox backlog 0", ""))
+            parts.append((" · outbox backlog 0", ""))
         status = Text.assemble(*parts)
         self.query_one("#home-status", Static).update(status)
         alarm = bool(unacked_hosts or unacked_alarms)

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from console.domain.events import Event
 from console.engine.api import EngineAPI, EventStream
@@ -22,6 +22,7 @@ from console.errors import PatchwatchError
 from console.jobs import Target
 from console.tui.screens import FilteredTableScreen, read_only_banner, words_match
 from console.tui.screens.run_detail import SortCell, consume_events, plain, sync_table
+from console.tui.widgets.footer import ConsoleFooter
 
 __all__ = ["IMPORT_HINT", "InventoryScreen"]
 
@@ -63,7 +64,7 @@ class InventoryScreen(FilteredTableScreen):
             table.add_column(label, key=key)
         yield table
         yield Static("", id="inventory-status", markup=False)
-        yield Footer()
+        yield ConsoleFooter()
 
     async def on_mount(self) -> None:
         await self.start_table()

@@ -24,7 +24,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from console.domain.events import Event
 from console.engine.api import EngineAPI, EventStream
@@ -44,6 +44,7 @@ from console.tui.screens.run_detail import (
     sync_table,
     when,
 )
+from console.tui.widgets.footer import ConsoleFooter
 
 __all__ = ["STATUS_VIEWS", "NotificationsScreen", "rendered_message"]
 
@@ -159,7 +160,7 @@ class NotificationsScreen(FilteredTableScreen):
         pane.border_title = "detail: select a notification"
         yield pane
         yield Static("", id="notifications-status", markup=False)
-        yield Footer()
+        yield ConsoleFooter()
 
     async def on_mount(self) -> None:
         if self.run_id is not None:

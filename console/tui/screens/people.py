@@ -27,7 +27,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from console.domain.durations import format_duration
 from console.domain.events import Event
@@ -37,6 +37,7 @@ from console.errors import PatchwatchError, ValidationError
 from console.notify.people import Directory, Override, Person, Role
 from console.tui.screens import ConsoleScreen, read_only_banner
 from console.tui.screens.run_detail import SortCell, consume_events, go_back, plain, sync_table, when
+from console.tui.widgets.footer import ConsoleFooter
 
 __all__ = ["AT_RULE", "DutyOutlook", "PeopleScreen", "duty_outlook", "parse_at"]
 
@@ -211,7 +212,7 @@ class PeopleScreen(ConsoleScreen):
         people.border_title = "People"
         yield people
         yield Static("", id="people-status", markup=False)
-        yield Footer()
+        yield ConsoleFooter()
 
     async def on_mount(self) -> None:
         self.query_one("#people-hint", Static).display = False

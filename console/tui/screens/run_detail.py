@@ -26,7 +26,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.widgets.data_table import CellDoesNotExist, RowKey
 
 from console.domain.durations import format_duration
@@ -35,7 +35,10 @@ from console.domain.run import HostResult, HostStatus, Run, RunState
 from console.engine.api import EngineAPI, EventStream
 from console.errors import PatchwatchError
 from console.tui.screens import ConsoleScreen, go_back, read_only_banner
+from console.tui.widgets.columns import plan_columns
+from console.tui.widgets.footer import ConsoleFooter
 from console.tui.widgets.form_dialogs import ConfirmDialog
+from console.tui.widgets.home_tables import clip
 from console.tui.widgets.log_view import LogView
 
 __all__ = [
@@ -207,6 +210,20 @@ async def call_engine(screen: ConsoleScreen, what: str, call: Callable[[], Await
 
 _HOST_COLUMNS = ("host", "os", "status", "category", "reason", "missing", "security", "reboot", "duration")
 _HOST_LABELS = ("Host", "OS", "Status", "Category", "Reason", "Missing", "Security", "Reboot", "Duration")
+#: Column widths per layout (the reason takes the rest). What a narrow layout leaves out (OS, updates,
+#: reboot, duration) is in the log pane's "## result" lines of the selected host.
+HOST_LAYOUTS: dict[str, dict[str, int]] = {
+    "wide": {"host": 18, "os": 20, "status": 9, "category": 10, "missing": 7, "security": 8, "reboot": 6,
+             "duration": 8},
+    "medium": {"host": 16, "os": 20, "status": 9, "category": 10, "missing": 7},
+    "narrow": {"host": 14, "status": 9, "category": 10},
+}
+MIN_REASON, MAX_REASON = 20, 120
+
+
+def plan_host_columns(width: int) -> tuple[str, dict[str, int]]:
+    """The hosts table's layout for a table ``width`` columns wide."""
+    return plan_columns(width, _HOST_COLUMNS, HOST_LAYOUTS, "reason", MIN_REASON, MAX_REASON)
 
 
 class RunDetailScreen(ConsoleScreen):
@@ -214,10 +231,18 @@ class RunDetailScreen(ConsoleScreen):
 
     CSS_PATH = "run_detail.tcss"
     TITLE = "Run"
+    #: ``-short`` (under 32 rows): the hosts table and the log share the height equally.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("l", "focus_log", "Log"),
+        # The log pane's keys work from the hosts table too: reading the evidence should not need a Tab.
+        Binding("slash", "log('start_search')", "Search log", key_display="/"),
+        Binding("n", "log('next_match')", "Next match", show=False),
+        Binding("N", "log('previous_match')", "Previous match", show=False),
+        Binding("w", "log('toggle_wrap')", "Wrap log", show=False),
+        Binding("t", "log('toggle_timestamps')", "Timestamps", show=False),
         Binding("f", "toggle_failed", "Failed only"),
         Binding("c", "cycle_category", "Category"),
         Binding("R", "rescan", "Re-scan failed"),
@@ -242,6 +267,8 @@ class RunDetailScreen(ConsoleScreen):
         self.category: str | None = None
         self.log_host: str | None = None
         self._queue: EventStream | None = None
+        self.layout_name = ""
+        self.widths: dict[str, int] = {}
 
     # ------------------------------------------------------------------ layout
 
@@ -250,13 +277,37 @@ class RunDetailScreen(ConsoleScreen):
         yield Static(f"Run {self.run_id}: loading...", id="run-header", markup=False)
         yield Static("", id="host-filter", markup=False)
         table: DataTable[Any] = DataTable(id="hosts", cursor_type="row", zebra_stripes=True)
-        for key, label in zip(_HOST_COLUMNS, _HOST_LABELS, strict=True):
-            table.add_column(label, key=key)
+        self._set_columns(table, *plan_host_columns(160))
         yield table
         log = LogView(id="host-log")
         log.border_title = "log: select a host"
         yield log
-        yield Footer()
+        yield ConsoleFooter()
+
+    def _set_columns(self, table: DataTable[Any], name: str, widths: dict[str, int]) -> None:
+        """Fixed widths from the layout, never from the first cells: a live run's table starts with empty
+        cells ("scanning"), and widths taken from those squeezed every column for good."""
+        self.layout_name, self.widths = name, widths
+        selected = cursor_row_key(table) if table.row_count else None
+        table.clear(columns=True)
+        for key, label in zip(_HOST_COLUMNS, _HOST_LABELS, strict=True):
+            if key in widths:
+                table.add_column(label, key=key, width=widths[key])
+        if self.is_mounted:
+            self._render_hosts()
+            if selected is not None and selected in {str(k.value) for k in table.rows}:
+                table.move_cursor(row=table.get_row_index(selected), animate=False)
+
+    def on_resize(self) -> None:
+        table = self.hosts_table
+        name, widths = plan_host_columns(table.size.width or self.size.width)
+        if (name, widths) != (self.layout_name, self.widths):
+            self._set_columns(table, name, widths)
+        self._render_header()
+
+    def action_log(self, action: str) -> None:
+        """Run one of the log pane's actions (search, next match, wrap, timestamps) from anywhere here."""
+        getattr(self.log_view, f"action_{action}")()
 
     async def on_mount(self) -> None:
         self.title = f"Run {self.run_id}"
@@ -321,17 +372,44 @@ class RunDetailScreen(ConsoleScreen):
     # ------------------------------------------------------------------ header
 
     def _render_header(self) -> None:
+        """Three lines at most, one row each (cut with an ellipsis), most important first: what run and its
+        state; how its hosts went; what needs doing (error, pause, review, acknowledgement), then its times.
+        The hosts table and the log get the rest of the screen, also in an 80x24 terminal."""
         run = self.run
         if run is None:
             return
-        lines: list[Text] = []
         first = Text(f"Run {run.id}  ", style="bold", end="")
-        first.append(f"{run.task_name} ({run.task_id})  ")
         first.append_text(state_text(run.state.value))
-        first.append(f"  trigger {run.trigger.value}")
-        if run.parent_run_id:
-            first.append(f"  re-scan of {run.parent_run_id}")
-        lines.append(first)
+        first.append(f"  re-scan of {run.parent_run_id}" if run.parent_run_id else f"  {run.trigger.value}")
+        first.append(f"  {run.task_name} ({run.task_id})")
+        hosts = Text(f"hosts {run.hosts_done}/{run.hosts_total} done: {run.hosts_ok} ok, ", end="")
+        hosts.append(f"{run.hosts_failed} failed", style="bold red" if run.hosts_failed else "")
+        hosts.append(f", {run.hosts_skipped} skipped, {run.hosts_cancelled} cancelled")
+        if run.categories:
+            hosts.append(f"  failures: {categories_text(run.categories)}", style="red")
+        if run.batch_count:
+            hosts.append(f"  batch {run.batch_index}/{run.batch_count}")
+        alerts: list[Text] = []
+        if run.missed_count:
+            alerts.append(Text(f"missed slots: {run.missed_count} (first {when(run.missed_slots[0])})"
+                               if run.missed_slots else f"missed slots: {run.missed_count}", style="red", end=""))
+        if run.error:
+            alerts.append(Text(f"error: {run.error}", style="bold red", end=""))
+        if run.pause_reason and run.state is RunState.PAUSED:
+            alerts.append(Text(f"paused: {run.pause_reason}  (u resumes, x cancels)", style="bold yellow", end=""))
+        if run.state is RunState.PENDING_REVIEW:
+            alerts.append(Text(f"waiting for review until {when(run.review_deadline)}  (A approves, J rejects)",
+                               style="bold yellow", end=""))
+        elif run.reviewed_by:
+            note = f": {run.review_note}" if run.review_note else ""
+            alerts.append(Text(f"reviewed by {run.reviewed_by} at {when(run.reviewed_at)}{note}", end=""))
+        if run.acknowledged_by:
+            note = f": {run.ack_note}" if run.ack_note else ""
+            alerts.append(Text(f"acknowledged by {run.acknowledged_by} at {when(run.acknowledged_at)}{note}",
+                               style="green", end=""))
+        elif run.state in ACK_STATES:
+            alerts.append(Text("not acknowledged  (a acknowledges, R re-scans the failed hosts)",
+                               style="bold red", end=""))
         times = [f"created {when(run.created_at)}"]
         if run.scheduled_for:
             times.insert(0, f"slot {when(run.scheduled_for)}")
@@ -339,61 +417,40 @@ class RunDetailScreen(ConsoleScreen):
             times.append(f"started {when(run.started_at)}")
         if run.finished_at:
             times.append(f"finished {when(run.finished_at)}")
-        if run.batch_count:
-            times.append(f"batch {run.batch_index}/{run.batch_count}")
-        lines.append(Text("  ".join(times) + "  (UTC; task zone " + run.timezone + ")", end=""))
-        hosts = Text(f"hosts {run.hosts_done}/{run.hosts_total} done: {run.hosts_ok} ok, ", end="")
-        hosts.append(f"{run.hosts_failed} failed", style="bold red" if run.hosts_failed else "")
-        hosts.append(f", {run.hosts_skipped} skipped, {run.hosts_cancelled} cancelled")
-        if run.categories:
-            hosts.append(f"  failures: {categories_text(run.categories)}", style="red")
-        lines.append(hosts)
-        if run.missed_count:
-            lines.append(Text(f"missed slots: {run.missed_count} (first {when(run.missed_slots[0])})"
-                              if run.missed_slots else f"missed slots: {run.missed_count}", style="red", end=""))
-        if run.error:
-            lines.append(Text(f"error: {run.error}", style="bold red", end=""))
-        if run.pause_reason and run.state is RunState.PAUSED:
-            lines.append(Text(f"paused: {run.pause_reason}  (u resumes, x cancels)", style="bold yellow", end=""))
-        if run.state is RunState.PENDING_REVIEW:
-            lines.append(Text(f"waiting for review until {when(run.review_deadline)}  (A approves, J rejects)",
-                              style="bold yellow", end=""))
-        elif run.reviewed_by:
-            note = f": {run.review_note}" if run.review_note else ""
-            lines.append(Text(f"reviewed by {run.reviewed_by} at {when(run.reviewed_at)}{note}", end=""))
-        if run.acknowledged_by:
-            note = f": {run.ack_note}" if run.ack_note else ""
-            lines.append(Text(f"acknowledged by {run.acknowledged_by} at {when(run.acknowledged_at)}{note}",
-                              style="green", end=""))
-        elif run.state in ACK_STATES:
-            lines.append(Text("not acknowledged  (a acknowledges, R re-scans the failed hosts)",
-                              style="bold red", end=""))
+        alerts.append(Text("  ".join(times) + " (UTC; task zone " + run.timezone + ")", style="dim", end=""))
+        third = Text("  ·  ", end="").join(alerts)
+        width = max(10, self.query_one("#run-header", Static).content_region.width) if self.is_mounted else 10_000
+        lines = []
+        for line in (first, hosts, third):
+            line.truncate(width, overflow="ellipsis")
+            lines.append(line)
         self.query_one("#run-header", Static).update(Text("\n", end="").join(lines))
 
     # ------------------------------------------------------------------ hosts
 
     def _host_row(self, host: str) -> list[Any]:
+        """The row's cells for the columns the current layout shows, each cut to its column's width."""
+        widths = self.widths or plan_host_columns(160)[1]
         result = self.results.get(host)
         if result is None:
-            return [SortCell(host, host), plain("-"), state_text("scanning"), plain(""), plain(""), plain(""),
-                    plain(""), plain(""), plain("")]
-        reason = result.reason or ""
-        if len(reason) > 60:
-            reason = reason[:59] + "…"
-        security = "-" if result.security_count is None else str(result.security_count)
-        reboot = "-" if result.reboot_required is None else ("yes" if result.reboot_required else "no")
-        ok = result.status is HostStatus.OK
-        return [
-            SortCell(host, host),
-            plain(result.os or result.family or "-"),
-            state_text(result.status.value),
-            Text(result.category or "", style="red" if result.category else "", end=""),
-            plain(reason),
-            plain(result.missing_count if ok else "-"),
-            plain(security if ok else "-"),
-            plain(reboot if ok else "-"),
-            plain(duration_text(result.duration_s)),
-        ]
+            cells: dict[str, Any] = {"host": SortCell(clip(host, widths["host"]), host), "os": plain("-"),
+                                     "status": state_text("scanning")}
+        else:
+            security = "-" if result.security_count is None else str(result.security_count)
+            reboot = "-" if result.reboot_required is None else ("yes" if result.reboot_required else "no")
+            ok = result.status is HostStatus.OK
+            cells = {
+                "host": SortCell(clip(host, widths["host"]), host),
+                "os": plain(clip(result.os or result.family or "-", widths.get("os", 20))),
+                "status": state_text(result.status.value),
+                "category": Text(result.category or "", style="red" if result.category else "", end=""),
+                "reason": plain(clip(result.reason or "", widths.get("reason", 60))),
+                "missing": plain(result.missing_count if ok else "-"),
+                "security": plain(security if ok else "-"),
+                "reboot": plain(reboot if ok else "-"),
+                "duration": plain(duration_text(result.duration_s)),
+            }
+        return [cells.get(key, plain("")) for key in _HOST_COLUMNS if key in widths]
 
     def _wanted_hosts(self) -> list[str]:
         hosts = sorted(self.results.keys() | self.scanning)
@@ -476,7 +533,8 @@ class RunDetailScreen(ConsoleScreen):
     def _result_lines(result: HostResult | None) -> list[str]:
         if result is None:
             return []
-        line = f"## result: {result.status.value}"
+        line = f"## result: {result.status.value}" + (f" in {duration_text(result.duration_s)}"
+                                                       if result.duration_s else "")
         if result.category:
             line += f" ({result.category})"
         if result.reason:
@@ -565,11 +623,27 @@ class RunDetailScreen(ConsoleScreen):
         if run is not None:
             self.notify(f"run {self.run_id} acknowledged by {run.acknowledged_by}", markup=False)
 
-    async def action_rescan(self) -> None:
-        run = await self._command("re-scan", lambda: self.engine.rescan_failed(self.run_id))
-        if run is not None:
-            self.notify(f"re-scan run {run.id} started on {len(run.only_hosts)} failed hosts", markup=False)
-            self.app.push_screen(RunDetailScreen(self.engine, run.id))
+    def action_rescan(self) -> None:
+        """Ask first (a re-scan connects to hosts again), then start it and open the new run."""
+        if self.refuse_if_read_only():
+            return
+        failed = sorted(h for h, r in self.results.items() if r.status is HostStatus.FAILED)
+        if not failed:
+            self.notify(f"run {self.run_id} has no failed host to re-scan", markup=False)
+            return
+        shown = ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+        question = (f"Re-scan the {len(failed)} failed hosts of run {self.run_id} ({shown}) now, "
+                    "as a new run?")
+
+        async def answered(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+            run = await self._command("re-scan", lambda: self.engine.rescan_failed(self.run_id))
+            if run is not None:
+                self.notify(f"re-scan run {run.id} started on {len(run.only_hosts)} failed hosts", markup=False)
+                self.app.push_screen(RunDetailScreen(self.engine, run.id))
+
+        self.app.push_screen(ConfirmDialog(question, yes="Re-scan", no="Not now"), answered)
 
     async def action_pause(self) -> None:
         if await self._command("pause", lambda: self.engine.pause(self.run_id)) is not None:

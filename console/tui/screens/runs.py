@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from console.domain.events import Event
 from console.domain.run import Run, RunState
@@ -35,6 +35,7 @@ from console.tui.screens.run_detail import (
     sync_table,
     when,
 )
+from console.tui.widgets.footer import ConsoleFooter
 
 __all__ = ["STATE_VIEWS", "RunsScreen"]
 
@@ -92,7 +93,7 @@ class RunsScreen(FilteredTableScreen):
             table.add_column(label, key=key)
         yield table
         yield Static("", id="runs-status", markup=False)
-        yield Footer()
+        yield ConsoleFooter()
 
     async def on_mount(self) -> None:
         await self.start_table()

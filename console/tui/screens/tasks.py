@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from console.domain.events import Event
 from console.domain.run import Run, RunState
@@ -24,6 +24,7 @@ from console.engine.api import EngineAPI
 from console.errors import PatchwatchError
 from console.tui.screens import ConsoleScreen
 from console.tui.screens.home import local_text, zoned_text
+from console.tui.widgets.footer import ConsoleFooter
 from console.tui.widgets.form_dialogs import ConfirmDialog
 from console.tui.widgets.home_tables import cursor_key, sync_rows
 
@@ -81,7 +82,7 @@ class TasksScreen(ConsoleScreen):
                     id="tasks-filter")
         yield DataTable(id="tasks-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="task-detail")
-        yield Footer()
+        yield ConsoleFooter()
 
     @property
     def table(self) -> DataTable[Any]:

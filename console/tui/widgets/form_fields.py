@@ -16,8 +16,10 @@ from typing import Any
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 from textual.widgets._footer import FooterKey, KeyGroup  # not re-exported; textual is pinned below 9
+
+from console.tui.widgets.footer import ConsoleFooter
 
 __all__ = ["QuietFooter", "field_row", "locate_error", "parse_number", "split_batches", "split_names"]
 
@@ -40,7 +42,7 @@ def field_row(label: str, *widgets: Widget, field: str, hint: str = "") -> Horiz
                       classes="field-row", id=f"row-{field}")
 
 
-class QuietFooter(Footer):
+class QuietFooter(ConsoleFooter):
     """A footer that does not rebuild its keys when the focus moves between fields.
 
     Textual's footer removes and mounts all of its keys on every focus change. In a form the keys differ only

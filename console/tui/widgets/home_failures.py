@@ -6,8 +6,12 @@ A bad night can fail thousands of hosts, so the table renders only the newest :d
 says how many older ones it holds back (they stay counted in the header and are in the trace: ``:events``).
 All failures are kept in a light model (:class:`FailureLog`, plain Python) so counts stay exact.
 
-Why narrow cells: the "Notified" and "Acknowledged" columns answer "was anyone told, did anyone take it", so
-they must be on screen without scrolling sideways at 160 columns. The run id is drawn by its last 10
+Why the columns depend on the width: the "Notified" and "Acknowledged" columns answer "was anyone told, did
+anyone take it", and host, category and the start of the reason say what failed and why, so all of them must be
+on screen without scrolling sideways, in a 160-column terminal and in an 80x24 tmux pane alike. The table
+picks one of three layouts (:func:`plan_failure_columns`) from its own width: wide (every column), medium (no run
+column, shorter time), narrow (time of day, host, category, reason, notified, acknowledged; task and run are in
+the detail line). The reason always takes the width the others leave. The run id is drawn by its last 10
 characters (ids are 26 long; the tail is the random part, unique enough to tell runs apart on one screen)
 and long task names, hosts and reasons are cut with an ellipsis; the detail line under the table shows the
 selected failure in full.
@@ -22,10 +26,12 @@ from datetime import datetime
 from typing import Any
 
 from rich.text import Text
+from textual.widget import Widget
 from textual.widgets import DataTable
 
 from console.domain.events import Event
 from console.domain.run import Run
+from console.tui.widgets.columns import plan_columns
 from console.tui.widgets.home_tables import clip, cursor_key, restore_cursor, same_cell
 
 __all__ = ["MAX_RENDERED", "Failure", "FailureLog", "FailuresTable", "failure_from_event", "failure_from_run",
@@ -49,6 +55,23 @@ RUN_LEVEL_HOST = "(run)"
 
 #: Widest a cell of these columns gets (the detail line shows the selected failure in full).
 TASK_WIDTH, HOST_WIDTH, REASON_WIDTH, NOTIFIED_WIDTH, ACK_WIDTH = 18, 22, 30, 18, 18
+
+#: Fixed content widths per layout (the reason takes the rest); a column missing from a layout is not shown.
+LAYOUTS: dict[str, dict[str, int]] = {
+    "wide": {"time": 14, "task": 18, "run": 11, "host": 22, "category": 11, "notified": 18, "ack": 18},
+    "medium": {"time": 11, "task": 14, "host": 16, "category": 11, "notified": 10, "ack": 12},
+    "narrow": {"time": 5, "host": 14, "category": 10, "notified": 8, "ack": 7},
+}
+#: Shorter labels where a layout's column is narrower than its usual label.
+NARROW_LABELS = {"ack": "Ack"}
+TIME_FORMATS = {"wide": "%m-%d %H:%M:%S", "medium": "%m-%d %H:%M", "narrow": "%H:%M"}
+#: Least room the reason gets; a layout that cannot give it this much gives way to a narrower one.
+MIN_REASON, MAX_REASON = 20, 90
+
+
+def plan_failure_columns(width: int) -> tuple[str, dict[str, int]]:
+    """The layout for a table ``width`` columns wide and every shown column's content width, in order."""
+    return plan_columns(width, COLUMN_KEYS, LAYOUTS, "reason", MIN_REASON, MAX_REASON)
 
 
 def short_id(value: str, keep: int = 10) -> str:
@@ -199,10 +222,41 @@ class FailuresTable(DataTable[Any]):
         self.model = FailureLog()
         self.task_names: dict[str, str] = {}
         self._rendered: dict[str, tuple[float, int]] = {}
+        self.layout_name = ""
+        self.widths: dict[str, int] = {}
 
     def on_mount(self) -> None:
+        self._set_layout(*plan_failure_columns(160))
+
+    def on_resize(self) -> None:
+        self.fit_width()
+
+    def on_show(self) -> None:
+        self.fit_width()
+
+    def fit_width(self) -> None:
+        """Take the layout for the table's width now. Also called when rows arrive: a table that was hidden
+        (the calm panel) gets no resize of its own when it is shown at an unchanged size."""
+        width = self.size.width or (self.parent.size.width if isinstance(self.parent, Widget) else 0)
+        if width <= 0:
+            return
+        name, widths = plan_failure_columns(width)
+        if (name, widths) != (self.layout_name, self.widths):
+            self._set_layout(name, widths)
+
+    def _set_layout(self, name: str, widths: dict[str, int]) -> None:
+        """Rebuild the columns for a new width; rows are drawn again, the selected failure stays selected."""
+        selected = cursor_key(self) if self.row_count else None
+        self.layout_name, self.widths = name, widths
+        self.clear(columns=True)
         for key, label in COLUMNS:
-            self.add_column(label, key=key)
+            if key in widths:
+                shown = NARROW_LABELS.get(key, label) if len(label) > widths[key] else label
+                self.add_column(shown, key=key, width=widths[key])
+        self._rendered = {}
+        if len(self.model):
+            self._apply_window()
+            restore_cursor(self, selected)
 
     @property
     def hidden(self) -> int:
@@ -213,29 +267,36 @@ class FailuresTable(DataTable[Any]):
         return self.task_names.get(failure.task_id) or failure.task_name or failure.task_id
 
     def _cells(self, failure: Failure, stamp: tuple[float, int]) -> list[Any]:
+        """The row's cells for the shown columns, each clipped (with an ellipsis) to its column's width."""
+        widths = self.widths
         acked = self.model.acknowledged.get(failure.run_id)
-        when = failure.at.astimezone().strftime("%m-%d %H:%M:%S") if failure.at != datetime.min else "?"
+        fmt = TIME_FORMATS.get(self.layout_name, TIME_FORMATS["wide"])
+        when = failure.at.astimezone().strftime(fmt) if failure.at != datetime.min else "?"
         time_cell = _Stamp(when)
         time_cell.order = stamp
         category_style = "dim" if acked else ("bold red" if not failure.run_level else "bold magenta")
-        return [
-            time_cell,
-            Text(clip(self._task_name(failure), TASK_WIDTH)),
-            Text(short_id(failure.run_id)),
-            Text(clip(failure.host, HOST_WIDTH), style="bold" if not acked else "dim"),
-            Text(failure.category, style=category_style),
-            Text(clip(failure.reason, REASON_WIDTH), style="dim" if acked else ""),
-            self._notified_cell(failure),
-            Text(clip(acked, ACK_WIDTH) if acked else "no", style="green" if acked else "bold red"),
-        ]
+        cells: dict[str, Any] = {
+            "time": time_cell,
+            "task": Text(clip(self._task_name(failure), widths.get("task", TASK_WIDTH))),
+            "run": Text(short_id(failure.run_id)),
+            "host": Text(clip(failure.host, widths.get("host", HOST_WIDTH)), style="bold" if not acked else "dim"),
+            "category": Text(clip(failure.category, widths.get("category", 11)), style=category_style),
+            "reason": Text(clip(failure.reason, widths.get("reason", REASON_WIDTH)), style="dim" if acked else ""),
+            "notified": self._notified_cell(failure),
+            "ack": Text(clip(acked, widths.get("ack", ACK_WIDTH)) if acked else "no",
+                        style="green" if acked else "bold red"),
+        }
+        return [cells[key] for key in COLUMN_KEYS if key in widths]
 
     def _notified_cell(self, failure: Failure) -> Text:
         text = self.model.notified_text(failure.run_id, failure.notified)
         bad = any(word in text for word in ("failed", "abandoned"))
-        return Text(clip(text, NOTIFIED_WIDTH), style="bold red" if bad else ("green" if "sent" in text else ""))
+        return Text(clip(text, self.widths.get("notified", NOTIFIED_WIDTH)),
+                    style="bold red" if bad else ("green" if "sent" in text else ""))
 
     def add_failures(self, failures: Iterable[Failure]) -> int:
         """Add or refresh failures; keeps the newest ``limit`` rendered, newest first. Returns new ones."""
+        self.fit_width()
         added = 0
         refreshed: list[str] = []
         for failure in failures:
@@ -274,7 +335,8 @@ class FailuresTable(DataTable[Any]):
     def _update_row(self, key: str) -> None:
         failure = self.model.items[key]
         cells = self._cells(failure, self._rendered[key])
-        for column, before, after in zip(COLUMN_KEYS[1:], self.get_row(key)[1:], cells[1:], strict=False):
+        shown = [k for k in COLUMN_KEYS if k in self.widths]
+        for column, before, after in zip(shown[1:], self.get_row(key)[1:], cells[1:], strict=False):
             if not same_cell(before, after):
                 self.update_cell(key, column, after)
 

@@ -66,6 +66,8 @@ class EventKind(StrEnum):
     SCHEDULER_STOPPED = "scheduler.stopped"
     STORE_ERROR = "engine.store_error"
     STORE_RECOVERED = "engine.store_recovered"
+    #: The retention job removed host results and history older than the retention period.
+    HISTORY_PRUNED = "history.pruned"
     #: Never stored: told to one subscriber that fell behind and lost events; it must re-read (resync).
     STREAM_LAGGED = "stream.lagged"
 
@@ -194,6 +196,16 @@ class StoreError(TypedDict, total=False):
     pending: int
 
 
+class HistoryPruned(TypedDict, total=False):
+    #: results finished before this instant (UTC ISO) were due
+    before: str
+    results: int
+    shards: int
+    #: entries removed from the host-history index
+    entries: int
+    retention_days: int
+
+
 class StreamLagged(TypedDict, total=False):
     #: the last sequence number the subscriber was given before it fell behind
     after_seq: int
@@ -241,6 +253,7 @@ PAYLOADS: dict[EventKind, type] = {
     EventKind.SCHEDULER_STOPPED: NoPayload,
     EventKind.STORE_ERROR: StoreError,
     EventKind.STORE_RECOVERED: StoreError,
+    EventKind.HISTORY_PRUNED: HistoryPruned,
     EventKind.STREAM_LAGGED: StreamLagged,
 }
 

@@ -188,6 +188,7 @@ class Engine:
                 await self.notifier.start()
             await self.runs.recover_interrupted()
             self.store.start_flushing()
+            await self.reports.prune()
             self.reports.start()
         return self
 

@@ -116,7 +116,7 @@ class ReportService:
         return await self._store.call(lambda r: r.host_history.catch_up())
 
     def start(self) -> None:
-        """Prune now and then once a day (owners of the data directory only)."""
+        """Prune once a day from now on (owners of the data directory only; the engine prunes at open)."""
         if self._pruner is None and not self._store.read_only:
             self._pruner = asyncio.create_task(self._prune_loop(), name="patchwatch-retention")
 
@@ -129,8 +129,8 @@ class ReportService:
 
     async def _prune_loop(self) -> None:
         while True:
-            await self.prune()
             await self._clock.sleep_until(self._clock.now() + timedelta(days=1))
+            await self.prune()
 
     async def prune(self) -> dict[str, Any]:
         """Remove host results (whole shards) and index entries older than the retention; record what went."""

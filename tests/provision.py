@@ -1,4 +1,5 @@
-"""Provision what the real-OpenSSH tests need: Debian's openssh-server and sudo, when missing.
+"""Provision what the real-OpenSSH tests need (Debian's openssh-server and sudo) and what the HTML report's
+browser test needs (Debian's chromium), when missing.
 
 Used by ``.ci/run`` before the test command and by the real-sshd fixture, so a fresh machine needs nothing
 by hand. Installing needs root and apt-get; without them the caller is told why and the tests that need
@@ -31,11 +32,35 @@ def missing() -> list[str]:
     return packages
 
 
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+
+
+def chromium_binary() -> str | None:
+    return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
+
+
+def ensure_chromium() -> str | None:
+    """Install Debian's chromium when missing (the HTML report is checked in a real headless browser);
+    return None when ready, else why not. Separate from :func:`ensure` so a failed browser install never
+    skips the sshd tests."""
+    if chromium_binary() is not None:
+        return None
+    problem = _install(["chromium"])
+    return problem or (None if chromium_binary() else "chromium still missing after install")
+
+
 def ensure() -> str | None:
     """Install what is missing; return None when ready, else the reason it could not be done."""
     packages = missing()
     if not packages:
         return None
+    problem = _install(packages)
+    if problem:
+        return problem
+    return None if not missing() else f"still missing after install: {', '.join(missing())}"
+
+
+def _install(packages: list[str]) -> str | None:
     if os.geteuid() != 0:
         return f"needs {', '.join(packages)}; install them (as root: apt-get install {' '.join(packages)})"
     if shutil.which("apt-get") is None:
@@ -54,10 +79,12 @@ def ensure() -> str | None:
             POLICY.unlink(missing_ok=True)
     if install.returncode != 0:
         return f"apt-get install {' '.join(packages)} failed: {(install.stderr or update.stderr)[-500:]}"
-    return None if not missing() else f"still missing after install: {', '.join(missing())}"
+    return None
 
 
 if __name__ == "__main__":
     problem = ensure()
     print(problem or f"ready: sshd at {sshd_binary()}, sudo at {shutil.which('sudo')}")
+    problem = ensure_chromium()
+    print(problem or f"ready: chromium at {chromium_binary()}")
     sys.exit(0)

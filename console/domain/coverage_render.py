@@ -155,7 +155,8 @@ _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#222;font-size:13px}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:15px;margin:20px 0 6px;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccc;padding:2px 6px;text-align:left}
-th{background:#f0f0f0}.meta{color:#555}.kpi{display:inline-block;margin-right:24px}.kpi b{font-size:18px}
+th{background:#f0f0f0;font-size:11px;word-break:break-word}
+.meta{color:#555}.kpi{display:inline-block;margin-right:24px}.kpi b{font-size:18px}
 code{background:#f4f4f4;padding:1px 4px}@media print{body{margin:8mm}h2{break-after:avoid}tr{break-inside:avoid}}
 """
 

@@ -64,9 +64,10 @@ NON_COMPLIANT = frozenset(STATE_ORDER) - {HostState.COMPLIANT}
 
 
 class Entry(NamedTuple):
-    """One scan attempt, as the history index keeps it (``console.store.history.FIELDS``)."""
+    """One scan attempt, as the history index keeps it (``console.store.history.FIELDS``), ids resolved."""
 
-    at: str
+    #: when the host finished, epoch seconds (UTC)
+    at: float
     task_id: str
     run_id: str
     status: str
@@ -112,6 +113,14 @@ class Period:
     @property
     def until_iso(self) -> str:
         return self.until.astimezone(UTC).isoformat()
+
+    @property
+    def since_ts(self) -> float:
+        return self.since.timestamp()
+
+    @property
+    def until_ts(self) -> float:
+        return self.until.timestamp()
 
     def days(self) -> list[str]:
         """Every UTC day the period touches, ``YYYY-MM-DD``."""
@@ -232,9 +241,9 @@ class Episode:
     task_id: str
     host: str
     category: str | None
-    started_at: str
+    started_at: float
     run_ids: list[str]
-    resolved_at: str | None = None
+    resolved_at: float | None = None
 
 
 # ------------------------------------------------------------------------------------------------ maths
@@ -243,6 +252,11 @@ class Episode:
 def parse_time(value: str) -> datetime:
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds as the ISO-8601 UTC text every record carries."""
+    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def p90(values: Sequence[float]) -> float | None:
@@ -267,7 +281,7 @@ def host_state(entries: Sequence[Entry], targeted: bool, period: Period) -> tupl
         return HostState.UNTARGETED, last, last_ok
     if last is None:
         return HostState.NEVER_SCANNED, last, last_ok
-    since = period.since_iso
+    since = period.since_ts
     if last.status == "failed" and last.at >= since:
         return HostState.SCAN_FAILED, last, last_ok
     if last_ok is None or last_ok.at < since:
@@ -347,7 +361,7 @@ def compute(
     period decides last success, staleness and episode starts). ``acks``: ``acknowledged_at`` by run id (the
     runs of failed entries). ``missed``: missed fires in the period, by task id. ``group``/``task`` (a task id)
     narrow the scope (see the module docstring)."""
-    since, until = period.since_iso, period.until_iso
+    since, until = period.since_ts, period.until_ts
     in_scope_task = next((t for t in tasks if t.id == task), None) if task else None
     hosts = [h for h in inventory if (group is None or group in h.groups)
              and (in_scope_task is None or h.name in in_scope_task.hosts)]
@@ -355,7 +369,7 @@ def compute(
     task_names = {t.id: t.name for t in tasks}
     end = min(period.until, now)
     days = period.days()
-    day_index = {d: i for i, d in enumerate(days)}
+    first_day = datetime.fromisoformat(days[0]).replace(tzinfo=UTC).timestamp()
     trend_ok = [0] * len(days)
     trend_failed = [0] * len(days)
 
@@ -364,36 +378,38 @@ def compute(
     task_accs = {t.id: _Acc(missed.get(t.id, 0)) for t in tasks if in_scope_task is None or t.id == task}
     lines: list[HostLine] = []
 
+    until_iso = period.until_iso
+
     def ack_and_resolve(ep: Episode) -> tuple[float | None, float | None]:
-        start = parse_time(ep.started_at)
-        ack_times = [a for r in ep.run_ids if (a := acks.get(r)) and a < until]
-        ack_s = (parse_time(min(ack_times)) - start).total_seconds() if ack_times else None
-        resolve_s = (parse_time(ep.resolved_at) - start).total_seconds() if ep.resolved_at else None
+        ack_times = [a for r in ep.run_ids if (a := acks.get(r)) and a < until_iso]
+        ack_s = parse_time(min(ack_times)).timestamp() - ep.started_at if ack_times else None
+        resolve_s = ep.resolved_at - ep.started_at if ep.resolved_at is not None else None
         return (max(0.0, ack_s) if ack_s is not None else None), resolve_s
 
     for h in hosts:
-        all_entries = [e for e in entries.get(h.name, ()) if e.at < until]
-        mine = [e for e in all_entries if in_scope_task is None or e.task_id == in_scope_task.id]
+        all_entries = entries.get(h.name, [])
+        if all_entries and all_entries[-1].at >= until:
+            all_entries = [e for e in all_entries if e.at < until]
+        mine = all_entries if in_scope_task is None else [e for e in all_entries if e.task_id == in_scope_task.id]
         targeting = [t for t in enabled if h.name in t.hosts and (in_scope_task is None or t.id == task)]
         state, last, last_ok = host_state(mine, bool(targeting), period)
         covered = any(e.status == "ok" and e.at >= since for e in mine)
         line = HostLine(host=h.name, state=state.value, groups=list(h.groups), tasks=sorted(t.name for t in targeting))
         if last is not None:
-            line.last_attempt_at, line.last_attempt_status = last.at, last.status
+            line.last_attempt_at, line.last_attempt_status = iso(last.at), last.status
             line.last_attempt_category, line.last_attempt_run = last.category, last.run_id
         if last_ok is not None:
-            line.last_success_at, line.last_success_run = last_ok.at, last_ok.run_id
+            line.last_success_at, line.last_success_run = iso(last_ok.at), last_ok.run_id
             line.missing, line.security, line.reboot = last_ok.missing, last_ok.security, last_ok.reboot
-            line.days_since_success = max(0, (end - parse_time(last_ok.at)).days)
+            line.days_since_success = max(0, (end - datetime.fromtimestamp(last_ok.at, UTC)).days)
         lines.append(line)
 
         # Trend: per day, did the host succeed, or only fail?
         per_day: dict[int, bool] = {}
         for e in mine:
             if e.at >= since:
-                i = day_index.get(e.at[:10])
-                if i is not None:
-                    per_day[i] = per_day.get(i, False) or e.status == "ok"
+                i = int((e.at - first_day) // 86400)
+                per_day[i] = per_day.get(i, False) or e.status == "ok"
         for i, ok in per_day.items():
             if ok:
                 trend_ok[i] += 1
@@ -427,7 +443,7 @@ def compute(
     order = {s.value: i for i, s in enumerate(STATE_ORDER)}
     lines.sort(key=lambda line: (order[line.state], line.host))
     return CoverageReport(
-        since=since, until=until, generated_at=now.astimezone(UTC).isoformat(), group=group,
+        since=period.since_iso, until=period.until_iso, generated_at=now.astimezone(UTC).isoformat(), group=group,
         task=task_names.get(task) if task else None, fleet=fleet.done(),
         groups={g: acc.done() for g, acc in sorted(group_accs.items())},
         tasks={task_names[tid]: acc.done() for tid, acc in task_accs.items()},

@@ -59,40 +59,42 @@ def task_hosts(task: Task, inventory: list[Target]) -> frozenset[str]:
 
 def gather_entries(repos: Repositories, period: Period, hosts: set[str]) -> dict[str, list[Entry]]:
     """Every attempt of ``hosts`` before the period's end, oldest first: the months the period touches and
-    the month before it, then older months only while some host has no success yet (what decides its
-    last success, or that it was never scanned)."""
+    the month before it, then older months only while some host ever indexed has no success yet (what
+    decides its last success; a host the index never saw was never scanned, and costs no reading)."""
     index = repos.host_history.index
     until_month = period.months()[-1]
-    first = period.since.astimezone(UTC).replace(day=1) - timedelta(days=1)
+    first = (period.since.astimezone(UTC).replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     available = [m for m in index.months() if m <= until_month]
+    seen = {h for h in index.known_hosts() if h in hosts}
     chunks: list[dict[str, list[Entry]]] = []
-    interned: dict[str, str] = {}
-
-    def read(month: str) -> dict[str, list[Entry]]:
-        found: dict[str, list[Entry]] = {}
-
-        def visit(host: str, _day: str, e: list[Any]) -> None:
-            if host in hosts:
-                task_id = interned.setdefault(e[1], e[1])
-                run_id = interned.setdefault(e[2], e[2])
-                found.setdefault(host, []).append(Entry(e[0], task_id, run_id, e[3], e[4], e[5], e[6], e[7]))
-
-        index.scan([month], visit)
-        return found
-
     succeeded: set[str] = set()
+
+    def visit(_month: str, stored: dict[str, dict[str, list[list[Any]]]], tasks: list[str], runs: list[str]) -> None:
+        found: dict[str, list[Entry]] = {}
+        for host, days in stored.items():
+            if host not in hosts:
+                continue
+            out = found[host] = []
+            ok = False
+            for entries in days.values():
+                for e in entries:
+                    out.append(Entry(e[0], tasks[e[1]], runs[e[2]], "ok" if e[3] else "failed", e[4], e[5], e[6],
+                                     e[7]))
+                    ok = ok or bool(e[3])
+            if ok:
+                succeeded.add(host)
+        chunks.append(found)
+
     for month in reversed(available):
-        if month < first.strftime("%Y-%m") and succeeded >= hosts:
+        if month < first and succeeded >= seen:
             break
-        chunk = read(month)
-        chunks.append(chunk)
-        succeeded.update(h for h, es in chunk.items() if any(e.status == "ok" for e in es))
+        index.scan([month], visit)
     merged: dict[str, list[Entry]] = {}
     for chunk in reversed(chunks):
         for host, es in chunk.items():
             merged.setdefault(host, []).extend(es)
     for es in merged.values():
-        es.sort(key=lambda e: e.at)
+        es.sort()
     return merged
 
 

@@ -6,8 +6,12 @@ needs only when each host was scanned, by which task and run, with what outcome,
 security counts and reboot flag. This index keeps exactly that, about 100 bytes per result.
 
 Layout: ``<directory>/YYYY-MM.json``, each written atomically through
-:class:`~console.store.atomic.AtomicJSONStorage`, holding ``{"hosts": {host: {"DD": [entry, ...]}}}`` where an
-entry is the list ``[at, task_id, run_id, status, category, missing, security, reboot]`` (see :data:`FIELDS`).
+:class:`~console.store.atomic.AtomicJSONStorage`, holding ``{"ids": {"tasks": [...], "runs": [...]},
+"hosts": {host: {"DD": [entry, ...]}}}``. An entry is the list ``[at, task, run, ok, category, missing,
+security, reboot]`` (see :data:`FIELDS`): ``at`` in epoch seconds, ``task`` and ``run`` positions in the
+month's id lists, ``ok`` 1 or 0. Ids and ISO times would make each entry four times larger, and parsing the
+index is most of a year report's cost. ``hosts.json`` lists every host ever indexed (with its first month),
+so a report need not read back through the whole retention to learn that a host was never scanned.
 Monthly files are the bounded shards: a write rewrites one month (the current one, in practice), a report
 over a period reads only the months it overlaps, and retention drops whole months.
 
@@ -29,6 +33,7 @@ import os
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +42,9 @@ from console.store.atomic import AtomicJSONStorage, fsync_directory
 
 __all__ = ["FIELDS", "HostHistory", "entry_of"]
 
-#: Positions of an entry's fields.
-FIELDS = ("at", "task_id", "run_id", "status", "category", "missing", "security", "reboot")
+#: Positions of an entry's fields (``task_id`` and ``run_id`` are positions in the month's id lists).
+FIELDS = ("at", "task_id", "run_id", "ok", "category", "missing", "security", "reboot")
+_HOSTS_FILE = "hosts.json"
 _INDEXED_STATUSES = ("ok", "failed")
 _MONTH_RE = re.compile(r"^(\d{4}-\d{2})\.json$")
 _BUILT_MARKER = ".built"
@@ -46,14 +52,22 @@ _BUILT_MARKER = ".built"
 Entry = list[Any]
 
 
-def entry_of(result: Mapping[str, Any]) -> Entry | None:
-    """The slim entry of one stored host result (a dict), or None when it is not a scan outcome."""
+def entry_of(result: Mapping[str, Any]) -> tuple[str, Entry] | None:
+    """(UTC ``YYYY-MM-DD``, the slim entry with ids still as strings) of one stored host result, or None when
+    it is not a scan outcome."""
     status = result.get("status")
     at = result.get("finished_at") or result.get("started_at")
     if status not in _INDEXED_STATUSES or not isinstance(at, str) or len(at) < 10:
         return None
-    return [at, result.get("task_id"), result.get("run_id"), status, result.get("category"),
-            int(result.get("missing_count") or 0), result.get("security_count"), result.get("reboot_required")]
+    try:
+        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    return moment.date().isoformat(), [round(moment.timestamp(), 6), result.get("task_id"), result.get("run_id"),
+                                       1 if status == "ok" else 0, result.get("category"),
+                                       int(result.get("missing_count") or 0), result.get("security_count"),
+                                       result.get("reboot_required")]
 
 
 class HostHistory:
@@ -64,6 +78,9 @@ class HostHistory:
         self.read_only = read_only
         self._cached_months = max(1, cached_months)
         self._open: OrderedDict[str, AtomicJSONStorage] = OrderedDict()
+        self._hosts: AtomicJSONStorage | None = None
+        #: Per cached month: id -> position, for the task and run id lists (rebuilt when a month is read).
+        self._positions: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
         #: Month files written by this object (a write = one whole-file rewrite), for tests and benchmarks.
         self.writes = 0
         if not read_only and not self.directory.exists():
@@ -85,7 +102,9 @@ class HostHistory:
             storage = AtomicJSONStorage(self.directory / f"{month}.json", read_only=self.read_only)
             self._open[month] = storage
             while len(self._open) > self._cached_months:
-                self._open.popitem(last=False)[1].close()
+                evicted, old = self._open.popitem(last=False)
+                old.close()
+                self._positions.pop(evicted, None)
         else:
             self._open.move_to_end(month)
         return storage
@@ -95,24 +114,38 @@ class HostHistory:
         data = self._storage(month).read() or {}
         return data.get("hosts", {})
 
-    def scan(self, months: Iterable[str], visit: Callable[[str, str, Entry], None]) -> None:
-        """Call ``visit(host, "YYYY-MM-DD", entry)`` for every entry of ``months`` (no copies: read-only).
+    def month_ids(self, month: str) -> tuple[list[str], list[str]]:
+        """(task ids, run ids) of one month: an entry's ``task_id`` and ``run_id`` are positions in them."""
+        ids = (self._storage(month).read() or {}).get("ids", {})
+        return ids.get("tasks", []), ids.get("runs", [])
+
+    def known_hosts(self) -> dict[str, str]:
+        """Every host ever indexed, with the first month it appeared in."""
+        data = self._hosts_storage().read() or {}
+        return data.get("hosts", {})
+
+    def _hosts_storage(self) -> AtomicJSONStorage:
+        if self._hosts is None:
+            self._hosts = AtomicJSONStorage(self.directory / _HOSTS_FILE, read_only=self.read_only)
+        return self._hosts
+
+    def scan(self, months: Iterable[str],
+             visit: Callable[[str, dict[str, list[Entry]], list[str], list[str]], None]) -> None:
+        """Call ``visit(month, {host: {"DD": [entry, ...]}}, task_ids, run_ids)`` for each of ``months``
+        (the stored objects themselves: read-only).
 
         Each month is parsed once and dropped afterwards unless it is among the cached ones, so a report over
-        a year holds one month in memory at a time.
+        a year holds one parsed month at a time.
         """
         for month in months:
             cached = month in self._open
-            hosts = self.month(month)
-            for host, days in hosts.items():
-                for day, entries in days.items():
-                    date = f"{month}-{day}"
-                    for entry in entries:
-                        visit(host, date, entry)
+            tasks, runs = self.month_ids(month)
+            visit(month, self.month(month), tasks, runs)
             if not cached:
                 storage = self._open.pop(month, None)
                 if storage is not None:
                     storage.close()
+                self._positions.pop(month, None)
 
     # -- writing -------------------------------------------------------------------------------------------
 
@@ -120,46 +153,94 @@ class HostHistory:
         """Add the entries of ``results`` not indexed yet, one write per touched month; returns how many."""
         by_month: dict[str, list[tuple[str, str, Entry]]] = {}
         for result in results:
-            entry = entry_of(result)
+            found = entry_of(result)
             host = result.get("host")
-            if entry is None or not isinstance(host, str):
+            if found is None or not isinstance(host, str):
                 continue
-            at: str = entry[0]
-            by_month.setdefault(at[:7], []).append((host, at[8:10], entry))
+            day, entry = found
+            by_month.setdefault(day[:7], []).append((host, day[8:10], entry))
+        if not by_month:
+            return 0
+        self._remember_hosts({host: month for month, items in sorted(by_month.items(), reverse=True)
+                              for host, _, _ in items})
         added = 0
         for month, items in sorted(by_month.items()):
             added += self._apply_month(month, items)
         return added
 
-    def _apply_month(self, month: str, items: list[tuple[str, str, Entry]]) -> int:
+    def _remember_hosts(self, first_months: dict[str, str]) -> None:
+        """Record hosts seen for the first time (before their entries: a crash in between only costs a report
+        some reading, never a host wrongly taken for never scanned)."""
+        storage = self._hosts_storage()
+        data = storage.read() or {"hosts": {}}
+        known = data.setdefault("hosts", {})
+        new = {h: m for h, m in first_months.items() if h not in known or m < known[h]}
+        if new:
+            self._check_writable()
+            known.update(new)
+            storage.write(data)
+
+    def _check_writable(self) -> None:
         if self.read_only:
             raise StoreError(f"{self.directory} is open read-only; this process does not own the data directory")
+
+    def _month_positions(self, month: str, data: dict[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
+        positions = self._positions.get(month)
+        if positions is None:
+            ids = data.get("ids", {})
+            positions = ({t: i for i, t in enumerate(ids.get("tasks", []))},
+                         {r: i for i, r in enumerate(ids.get("runs", []))})
+            self._positions[month] = positions
+        return positions
+
+    def _apply_month(self, month: str, items: list[tuple[str, str, Entry]]) -> int:
+        self._check_writable()
         storage = self._storage(month)
-        data = storage.read() or {"hosts": {}}
+        data = storage.read() or {"ids": {"tasks": [], "runs": []}, "hosts": {}}
+        ids = data.setdefault("ids", {"tasks": [], "runs": []})
         hosts = data.setdefault("hosts", {})
+        task_pos, run_pos = self._month_positions(month, data)
         added = 0
-        for host, day, entry in items:
-            entries = hosts.setdefault(host, {}).setdefault(day, [])
-            if any(e[2] == entry[2] for e in entries):
-                continue
-            entries.append(entry)
-            entries.sort(key=lambda e: e[0])
-            added += 1
-        if added:
-            storage.write(data)
-            self.writes += 1
+        try:
+            for host, day, entry in items:
+                task, run = entry[1], entry[2]
+                if task not in task_pos:
+                    task_pos[task] = len(ids["tasks"])
+                    ids["tasks"].append(task)
+                if run not in run_pos:
+                    run_pos[run] = len(ids["runs"])
+                    ids["runs"].append(run)
+                slim = [entry[0], task_pos[task], run_pos[run], *entry[3:]]
+                entries = hosts.setdefault(host, {}).setdefault(day, [])
+                if any(e[2] == slim[2] for e in entries):
+                    continue
+                entries.append(slim)
+                entries.sort(key=lambda e: e[0])
+                added += 1
+            if added:
+                storage.write(data)
+                self.writes += 1
+        except BaseException:
+            # The cached month may hold half of this batch: forget it, the file is what counts.
+            self._positions.pop(month, None)
+            storage.drop_cache()
+            raise
         return added
 
     def missing(self, results: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         """The results whose entry is not in the index (what a crash between the two writes left out)."""
         absent = []
         for result in results:
-            entry = entry_of(result)
-            if entry is None:
+            found = entry_of(result)
+            if found is None:
                 continue
-            at: str = entry[0]
-            entries = self.month(at[:7]).get(result.get("host", ""), {}).get(at[8:10], [])
-            if not any(e[2] == entry[2] for e in entries):
+            day, entry = found
+            month = day[:7]
+            data = self._storage(month).read() or {}
+            _, run_pos = self._month_positions(month, data)
+            run = run_pos.get(entry[2])
+            entries = data.get("hosts", {}).get(result.get("host", ""), {}).get(day[8:10], [])
+            if run is None or not any(e[2] == run for e in entries):
                 absent.append(result)
         return absent
 
@@ -184,6 +265,7 @@ class HostHistory:
                 storage = self._open.pop(month, None)
                 if storage is not None:
                     storage.close()
+                self._positions.pop(month, None)
                 (self.directory / f"{month}.json").unlink()
                 continue
             storage = self._storage(month)
@@ -208,6 +290,9 @@ class HostHistory:
         for storage in self._open.values():
             storage.close()
         self._open.clear()
+        self._positions.clear()
+        if self._hosts is not None:
+            self._hosts.close()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.months())

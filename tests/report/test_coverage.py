@@ -261,9 +261,9 @@ def test_state_precedence():
     from console.domain.coverage import Entry
 
     period = Period(END - timedelta(days=30), END)
-    old_ok = Entry((END - timedelta(days=40)).isoformat(), "T", "r1", "ok", None, 0, 0, None)
-    new_fail = Entry((END - timedelta(days=1)).isoformat(), "T", "r2", "failed", "network", 0, None, None)
-    new_ok_sec = Entry((END - timedelta(days=1)).isoformat(), "T", "r3", "ok", None, 4, 2, None)
+    old_ok = Entry((END - timedelta(days=40)).timestamp(), "T", "r1", "ok", None, 0, 0, None)
+    new_fail = Entry((END - timedelta(days=1)).timestamp(), "T", "r2", "failed", "network", 0, None, None)
+    new_ok_sec = Entry((END - timedelta(days=1)).timestamp(), "T", "r3", "ok", None, 4, 2, None)
     assert host_state([old_ok, new_fail], False, period)[0] is HostState.UNTARGETED
     assert host_state([], True, period)[0] is HostState.NEVER_SCANNED
     assert host_state([old_ok, new_fail], True, period)[0] is HostState.SCAN_FAILED

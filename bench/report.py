@@ -66,9 +66,11 @@ def measure_plain(data: Path, days: int) -> dict[str, float]:
         for r in json.loads(path.read_bytes())["_default"].values():
             at = r.get("finished_at")
             if r["status"] in ("ok", "failed") and at and at < until:
-                entries.setdefault(r["host"], []).append(Entry(at, r["task_id"], r["run_id"], r["status"],
+                ts = datetime.fromisoformat(at).timestamp()
+                entries.setdefault(r["host"], []).append(Entry(ts, r["task_id"], r["run_id"], r["status"],
                                                                r.get("category"), r.get("missing_count", 0),
-                                                               r.get("security_count"), r.get("reboot_required")))
+                                                               r.get("security_count"),
+                                                               r.get("reboot_required")))
     for es in entries.values():
         es.sort(key=lambda e: e.at)
     runs: dict[str, dict] = {}

@@ -58,21 +58,24 @@ def task_hosts(task: Task, inventory: list[Target]) -> frozenset[str]:
 
 
 def gather_entries(repos: Repositories, period: Period, hosts: set[str]) -> dict[str, list[Entry]]:
-    """Every attempt of ``hosts`` before the period's end, oldest first: the months the period touches and
-    the month before it, then older months only while some host ever indexed has no success yet (what
-    decides its last success; a host the index never saw was never scanned, and costs no reading)."""
+    """Every attempt of ``hosts`` that decides the report, oldest first: all of the months the period touches
+    and of the month before it (episode starts), then, for a host with no success there, the month of its
+    last success before the period's end, and for a host with no attempt there, the month of its last attempt
+    (found in the index's per-host month lists, so no month in between is read)."""
     index = repos.host_history.index
     until_month = period.months()[-1]
     first = (period.since.astimezone(UTC).replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
-    available = [m for m in index.months() if m <= until_month]
-    seen = {h for h in index.known_hosts() if h in hosts}
     chunks: list[dict[str, list[Entry]]] = []
+    attempted: set[str] = set()
     succeeded: set[str] = set()
+    #: While reading an older month: only the hosts that asked for it (another host's older entries, joined to
+    #: its recent ones across the months skipped, could merge two failure episodes into one).
+    only: set[str] = hosts
 
     def visit(_month: str, stored: dict[str, dict[str, list[list[Any]]]], tasks: list[str], runs: list[str]) -> None:
         found: dict[str, list[Entry]] = {}
         for host, days in stored.items():
-            if host not in hosts:
+            if host not in only:
                 continue
             out = found[host] = []
             ok = False
@@ -81,16 +84,27 @@ def gather_entries(repos: Repositories, period: Period, hosts: set[str]) -> dict
                     out.append(Entry(e[0], tasks[e[1]], runs[e[2]], "ok" if e[3] else "failed", e[4], e[5], e[6],
                                      e[7]))
                     ok = ok or bool(e[3])
+            attempted.add(host)
             if ok:
                 succeeded.add(host)
         chunks.append(found)
 
-    for month in reversed(available):
-        if month < first and succeeded >= seen:
-            break
+    recent = [m for m in index.months() if first <= m <= until_month]
+    index.scan(recent, visit)
+    extra: dict[str, set[str]] = {}
+    for host, lists in index.host_months().items():
+        if host not in hosts:
+            continue
+        for key, done in (("o", succeeded), ("a", attempted)):
+            if host not in done:
+                older = [m for m in lists.get(key, []) if m < first]
+                if older:
+                    extra.setdefault(older[-1], set()).add(host)
+    for month in sorted(extra):
+        only = extra[month]
         index.scan([month], visit)
     merged: dict[str, list[Entry]] = {}
-    for chunk in reversed(chunks):
+    for chunk in chunks:
         for host, es in chunk.items():
             merged.setdefault(host, []).extend(es)
     for es in merged.values():

@@ -10,8 +10,10 @@ Layout: ``<directory>/YYYY-MM.json``, each written atomically through
 "hosts": {host: {"DD": [entry, ...]}}}``. An entry is the list ``[at, task, run, ok, category, missing,
 security, reboot]`` (see :data:`FIELDS`): ``at`` in epoch seconds, ``task`` and ``run`` positions in the
 month's id lists, ``ok`` 1 or 0. Ids and ISO times would make each entry four times larger, and parsing the
-index is most of a year report's cost. ``hosts.json`` lists every host ever indexed (with its first month),
-so a report need not read back through the whole retention to learn that a host was never scanned.
+index is most of a year report's cost. ``hosts.json`` lists, per host, the months holding any of its attempts
+(``a``) and those holding a success (``o``): a report over the last month reads that month and jumps straight
+to the month of each host's last success, instead of reading back through the whole retention (and a host
+it does not list was never scanned).
 Monthly files are the bounded shards: a write rewrites one month (the current one, in practice), a report
 over a period reads only the months it overlaps, and retention drops whole months.
 
@@ -119,8 +121,8 @@ class HostHistory:
         ids = (self._storage(month).read() or {}).get("ids", {})
         return ids.get("tasks", []), ids.get("runs", [])
 
-    def known_hosts(self) -> dict[str, str]:
-        """Every host ever indexed, with the first month it appeared in."""
+    def host_months(self) -> dict[str, dict[str, list[str]]]:
+        """Per host ever indexed: ``{"a": months with an attempt, "o": months with a success}``, sorted."""
         data = self._hosts_storage().read() or {}
         return data.get("hosts", {})
 
@@ -161,23 +163,29 @@ class HostHistory:
             by_month.setdefault(day[:7], []).append((host, day[8:10], entry))
         if not by_month:
             return 0
-        self._remember_hosts({host: month for month, items in sorted(by_month.items(), reverse=True)
-                              for host, _, _ in items})
+        self._remember_months(by_month)
         added = 0
         for month, items in sorted(by_month.items()):
             added += self._apply_month(month, items)
         return added
 
-    def _remember_hosts(self, first_months: dict[str, str]) -> None:
-        """Record hosts seen for the first time (before their entries: a crash in between only costs a report
-        some reading, never a host wrongly taken for never scanned)."""
+    def _remember_months(self, by_month: dict[str, list[tuple[str, str, Entry]]]) -> None:
+        """Record the months each host has attempts and successes in (before the entries: a crash in between
+        only costs a report some reading, never a host taken for never scanned)."""
         storage = self._hosts_storage()
         data = storage.read() or {"hosts": {}}
         known = data.setdefault("hosts", {})
-        new = {h: m for h, m in first_months.items() if h not in known or m < known[h]}
-        if new:
+        changed = False
+        for month, items in by_month.items():
+            for host, _, entry in items:
+                lists = known.setdefault(host, {"a": [], "o": []})
+                for key, wanted in (("a", True), ("o", bool(entry[3]))):
+                    if wanted and month not in lists[key]:
+                        lists[key].append(month)
+                        lists[key].sort()
+                        changed = True
+        if changed:
             self._check_writable()
-            known.update(new)
             storage.write(data)
 
     def _check_writable(self) -> None:
@@ -284,6 +292,13 @@ class HostHistory:
                 removed += changed
         if removed:
             fsync_directory(self.directory)
+            storage = self._hosts_storage()
+            data = storage.read() or {"hosts": {}}
+            cut = day[:7]
+            for lists in data.get("hosts", {}).values():
+                for key in ("a", "o"):
+                    lists[key] = [m for m in lists.get(key, []) if m >= cut]
+            storage.write(data)
         return removed
 
     def close(self) -> None:

@@ -186,6 +186,7 @@ class Engine:
                 self.notifier = NotificationService(self.store, self.broker, self.tasks, self.runs, self.clock,
                                                     self.channels_path, **self._notify_options)
                 await self.notifier.start()
+                self.reports.notifier = self.notifier
             await self.runs.recover_interrupted()
             self.store.start_flushing()
             await self.reports.prune()

@@ -5,6 +5,11 @@ the history index the period needs, the acknowledgements of the failed runs, the
 arithmetic to the domain. Reading the slim monthly index instead of the host results is what keeps a report
 over a year of 1,000 daily-scanned hosts in seconds (``bench/report.py``).
 
+Digests: a role of a shift scenario with ``digest = "weekly"`` (or ``"monthly"``) in people.toml gets, at
+00:00 UTC each Monday (or on the 1st), the coverage figures of the past week (or month) by email through the
+notification outbox, addressed to whoever holds the role then. A boundary passed while no owner process ran
+is not made up.
+
 Retention: host results older than ``retention_days`` (default 400, ``$PATCHWATCH_RETENTION_DAYS``) are
 removed a whole shard at a time, and the index with them, when the engine opens and then once a day; each
 pass that removes something records a ``history.pruned`` event saying what went.
@@ -20,6 +25,7 @@ from typing import Any
 
 from console.clock import Clock
 from console.domain.coverage import CoverageReport, Entry, InventoryHost, Period, TaskScope, compute
+from console.domain.coverage_render import figure_lines
 from console.domain.events import EventKind
 from console.domain.run import RunState
 from console.domain.task import Task
@@ -28,6 +34,8 @@ from console.engine.fleet import FleetService
 from console.engine.tasks import TaskCatalogue
 from console.errors import NotFoundError, ValidationError
 from console.jobs import Target
+from console.notify.notice import Notice, NoticeKind
+from console.notify.service import NotificationService
 from console.store.datastore import DataStore
 from console.store.repositories import Repositories
 
@@ -46,6 +54,26 @@ def retention_from_env(default: int = DEFAULT_RETENTION_DAYS) -> int:
     if days < 1:
         raise ValidationError.single(RETENTION_ENV, f"must be at least 1 day, got {days}")
     return days
+
+
+def next_digest_boundary(now: datetime) -> datetime:
+    """The next 00:00 UTC that is a Monday or a 1st, strictly after ``now``."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    while day.weekday() != 0 and day.day != 1:
+        day += timedelta(days=1)
+    return day
+
+
+def digest_period(cadence: str | None, at: datetime) -> tuple[datetime, datetime] | None:
+    """The period a ``weekly``/``monthly`` digest sent at ``at`` covers, or None when none is due then."""
+    at = at.astimezone(UTC)
+    if (at.hour, at.minute, at.second) != (0, 0, 0):
+        return None
+    if cadence == "weekly" and at.weekday() == 0:
+        return at - timedelta(days=7), at
+    if cadence == "monthly" and at.day == 1:
+        return (at - timedelta(days=1)).replace(day=1), at
+    return None
 
 
 def task_hosts(task: Task, inventory: list[Target]) -> frozenset[str]:
@@ -124,6 +152,9 @@ class ReportService:
         self._fleet = fleet
         self.retention_days = retention_days
         self._pruner: asyncio.Task[None] | None = None
+        self._digester: asyncio.Task[None] | None = None
+        #: Set by the engine when it notifies: where digests are queued.
+        self.notifier: NotificationService | None = None
 
     async def load(self) -> int:
         """Bring the history index level with the results (rebuild when missing); returns entries added."""
@@ -135,13 +166,43 @@ class ReportService:
         """Prune once a day from now on (owners of the data directory only; the engine prunes at open)."""
         if self._pruner is None and not self._store.read_only:
             self._pruner = asyncio.create_task(self._prune_loop(), name="patchwatch-retention")
+        if self._digester is None and self.notifier is not None:
+            self._digester = asyncio.create_task(self._digest_loop(), name="patchwatch-digests")
 
     async def stop(self) -> None:
-        if self._pruner is not None:
-            self._pruner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pruner
-            self._pruner = None
+        for task in (self._pruner, self._digester):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._pruner = self._digester = None
+
+    async def _digest_loop(self) -> None:
+        while True:
+            boundary = next_digest_boundary(self._clock.now())
+            await self._clock.sleep_until(boundary)
+            await self.send_digests(boundary)
+
+    async def send_digests(self, at: datetime) -> int:
+        """Queue the digests due at ``at`` (a Monday and/or a 1st, 00:00 UTC); returns how many records."""
+        if self.notifier is None:
+            return 0
+        at = at.astimezone(UTC)
+        queued = 0
+        for scenario in self.notifier.directory.scenarios.values():
+            for role in scenario.roles:
+                period = digest_period(role.digest, at)
+                if period is None:
+                    continue
+                since, until = period
+                report = await self.coverage(since=since, until=until)
+                last_day = (until - timedelta(days=1)).date().isoformat()
+                notice = Notice(kind=NoticeKind.DIGEST, task_name=f"{role.digest} coverage digest", task_id="-",
+                                at=at.isoformat(), timezone="UTC", detail=" · ".join(figure_lines(report.fleet)),
+                                logs_command=f"patchwatch report coverage --from {since.date().isoformat()} "
+                                f"--to {last_day} --format html --out coverage.html")
+                queued += len(await self.notifier.queue_digest(scenario.name, role.name, notice))
+        return queued
 
     async def _prune_loop(self) -> None:
         while True:

@@ -252,6 +252,12 @@ class HostHistory:
                 absent.append(result)
         return absent
 
+    def newest_write(self) -> float:
+        """The modification time of the newest file of the index (0 when it has none)."""
+        if not self.directory.is_dir():
+            return 0.0
+        return max((e.stat().st_mtime for e in self.directory.iterdir() if e.suffix == ".json"), default=0.0)
+
     @property
     def built(self) -> bool:
         """Whether the index was built (or rebuilt) from the results at least once."""

@@ -153,6 +153,10 @@ class HostHistoryRepository:
         complete in the index (a crash can only have cut the last batch, which may span shards).
         """
         index = self.index
+        if index.built and index.newest_write() >= self._newest_results_write():
+            # The index was written after the newest results: level. Checked on file times, so that a
+            # command opening the data directory does not read every result shard to build its ids.
+            return 0
         results = self._store.sharded(_HOST_RESULTS)
         added = 0
         if not index.built:
@@ -172,12 +176,21 @@ class HostHistoryRepository:
             added += index.apply(absent)
         return added
 
+    def _newest_results_write(self) -> float:
+        directory = self._store.data_dir / _HOST_RESULTS
+        return max((p.stat().st_mtime for p in directory.glob("*.json")), default=0.0)
+
     def prune(self, before: str) -> tuple[int, int, int]:
         """Retention: drop host-result shards whose every result finished before ``before`` (ISO, UTC) and
         index entries older than its day. Returns (results removed, shards removed, index entries removed).
 
         Whole shards only, oldest first, stopping at the first shard holding a newer result: results are
         written in time order, so this removes what is due without rewriting any shard."""
+        months = self.index.months()
+        if self.index.built and (not months or months[0] > before[:7]):
+            # Results are indexed in time order: nothing indexed before the cutoff's month means nothing is due
+            # (checked without reading every result shard).
+            return 0, 0, 0
         results = self._store.sharded(_HOST_RESULTS)
         removed = shards = 0
         for number in results.shard_numbers[:-1]:

@@ -849,6 +849,128 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     return _run_async(main())
 
 
+# ----------------------------------------------------------------------------------------------- report
+
+REPORT_FORMATS = ("table", "json", "csv", "html")
+
+
+def _report_instant(value: str, option: str, *, end: bool) -> datetime:
+    """A ``--from``/``--to`` value: a date (a whole UTC day; ``--to`` includes it) or an ISO date-time."""
+    from datetime import date, timedelta
+
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return moment + timedelta(days=1) if end else moment
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationError.single(option, f"must be a date (YYYY-MM-DD) or an ISO-8601 date-time, "
+                                     f"got {value!r}") from exc
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def report_period(args: argparse.Namespace, now: datetime) -> tuple[datetime, datetime]:
+    """``[since, until)`` from ``--since Nd`` or ``--from``/``--to`` (default: the last 30 days)."""
+    import re
+    from datetime import timedelta
+
+    if args.since and (args.from_ or args.to):
+        raise ValidationError.single("--since", "give either --since or --from/--to, not both")
+    if args.from_ or args.to:
+        until = _report_instant(args.to, "--to", end=True) if args.to else now
+        since = _report_instant(args.from_, "--from", end=False) if args.from_ else until - timedelta(days=30)
+        if since >= until:
+            raise ValidationError.single("--from", f"must be before --to ({since.isoformat()} is not before "
+                                         f"{until.isoformat()})")
+        return since, until
+    match = re.fullmatch(r"(\d+)([dwh])", args.since or "30d")
+    if not match or int(match.group(1)) < 1:
+        raise ValidationError.single("--since", f"must be a positive duration such as 30d, 12w or 48h, "
+                                     f"got {args.since!r}")
+    amount, unit = int(match.group(1)), match.group(2)
+    span = {"d": timedelta(days=amount), "w": timedelta(weeks=amount), "h": timedelta(hours=amount)}[unit]
+    return now - span, now
+
+
+def report_command(args: argparse.Namespace, since: datetime, until: datetime) -> str:
+    """The exact command that regenerates this report (an absolute period, so it gives the same figures)."""
+    import shlex
+
+    parts = ["patchwatch"]
+    if args.data_dir:
+        parts += ["--data-dir", args.data_dir]
+    parts += ["report", "coverage", "--from", since.isoformat(), "--to", until.isoformat()]
+    for option in ("group", "task", "state"):
+        if getattr(args, option):
+            parts += [f"--{option}", getattr(args, option)]
+    parts += ["--format", args.format]
+    if args.out:
+        parts += ["--out", args.out]
+    return shlex.join(parts)
+
+
+def cmd_report_coverage(args: argparse.Namespace) -> int:
+    from console.domain.coverage import HostState
+    from console.domain.coverage_render import csv_text, html_report, json_objects, text_report
+
+    states: set[str] | None = None
+    if args.state:
+        states = set(args.state.split(","))
+        unknown = states - {s.value for s in HostState}
+        if unknown:
+            raise ValidationError.single("--state", f"must be among {', '.join(s.value for s in HostState)} "
+                                         f"(comma-separated), got {', '.join(sorted(unknown))}")
+    since, until = report_period(args, datetime.now(UTC))
+
+    async def body(engine: EngineAPI) -> int:
+        report = await engine.coverage_report(since=since, until=until, group=args.group, task=args.task)
+        hosts = [h for h in report.hosts if states is None or h.state in states]
+        if args.format == "json":
+            text = "".join(json.dumps(o, ensure_ascii=False, sort_keys=True) + "\n"
+                           for o in json_objects(report, hosts))
+        elif args.format == "csv":
+            text = csv_text(hosts)
+        elif args.format == "html":
+            text = html_report(report, hosts, report_command(args, since, until))
+        else:
+            text = "\n".join(text_report(report, hosts)) + "\n"
+        if args.out:
+            try:
+                Path(args.out).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise ValidationError.single("--out", f"cannot write {args.out}: {exc.strerror or exc}") from exc
+            print(f"wrote {args.out}: {len(hosts)} hosts, coverage {report.fleet.coverage * 100:.1f}%",
+                  file=sys.stderr)
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body, read_only=True))
+
+
+def add_report_parser(sub: Any) -> None:
+    """``patchwatch report coverage``: its own parser block (the CLI reference in the README lists it)."""
+    rep = sub.add_parser("report", help="coverage and compliance reports (what an auditor asks for)")
+    rsub = rep.add_subparsers(dest="report_command", metavar="REPORT", required=True)
+    p = rsub.add_parser("coverage", help="per host: last attempt and success, state, missing security updates; "
+                        "fleet, group and task coverage, failure episodes, time to acknowledge/resolve, trend")
+    p.add_argument("--since", metavar="DURATION", help="the period ending now: 30d, 12w or 48h (default 30d)")
+    p.add_argument("--from", dest="from_", metavar="DATE", help="period start: YYYY-MM-DD (UTC) or ISO date-time")
+    p.add_argument("--to", metavar="DATE", help="period end: YYYY-MM-DD (that day included) or ISO date-time "
+                   "(default now)")
+    p.add_argument("--group", metavar="G", help="only the hosts of this inventory group")
+    p.add_argument("--task", metavar="ID|NAME", help="only the hosts this task targets, and its results")
+    p.add_argument("--state", metavar="S[,S]", help="list only hosts in these states: compliant, "
+                   "missing_security, scan_failed, stale, never_scanned, untargeted")
+    p.add_argument("--format", choices=REPORT_FORMATS, default="table",
+                   help="table (default), json (one object per line: the fleet first, then one per host), "
+                   "csv (one row per host), html (one printable file with charts)")
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+    p.set_defaults(func=cmd_report_coverage)
+
+
 # ----------------------------------------------------------------------------------------------- parser
 
 class _Parser(argparse.ArgumentParser):
@@ -1051,6 +1173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_notifications)
+
+    add_report_parser(sub)
 
     p = sub.add_parser("demo", help="the whole product on this machine: a simulated fleet with faults, local mail "
                        "and robot servers, demo people and tasks, then the console (its data directory: "

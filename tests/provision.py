@@ -1,7 +1,7 @@
 """Provision what the suite cannot pip-install, when missing: Debian's openssh-server and sudo (the
 real-OpenSSH tests), curl (the socket tests reach the daemon as plain HTTP clients, as operators do), tmux
-(the test of the installed console in a real terminal) and python3-venv (the README's commands make a virtual
-environment; Debian ships ``venv``'s ensurepip separately).
+(the test of the installed console in a real terminal), python3-venv (the README's commands make a virtual
+environment; Debian ships ``venv``'s ensurepip separately) and chromium (the HTML report's browser test).
 
 Used by ``.ci/run`` before the test command and by the real-sshd fixture, so a fresh machine needs nothing
 by hand. Installing needs root and apt-get; without them the caller is told why and the tests that need
@@ -42,11 +42,35 @@ def missing() -> list[str]:
     return packages
 
 
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+
+
+def chromium_binary() -> str | None:
+    return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
+
+
+def ensure_chromium() -> str | None:
+    """Install Debian's chromium when missing (the HTML report is checked in a real headless browser);
+    return None when ready, else why not. Separate from :func:`ensure` so a failed browser install never
+    skips the sshd tests."""
+    if chromium_binary() is not None:
+        return None
+    problem = _install(["chromium"])
+    return problem or (None if chromium_binary() else "chromium still missing after install")
+
+
 def ensure() -> str | None:
     """Install what is missing; return None when ready, else the reason it could not be done."""
     packages = missing()
     if not packages:
         return None
+    problem = _install(packages)
+    if problem:
+        return problem
+    return None if not missing() else f"still missing after install: {', '.join(missing())}"
+
+
+def _install(packages: list[str]) -> str | None:
     if os.geteuid() != 0:
         return f"needs {', '.join(packages)}; install them (as root: apt-get install {' '.join(packages)})"
     if shutil.which("apt-get") is None:
@@ -65,11 +89,13 @@ def ensure() -> str | None:
             POLICY.unlink(missing_ok=True)
     if install.returncode != 0:
         return f"apt-get install {' '.join(packages)} failed: {(install.stderr or update.stderr)[-500:]}"
-    return None if not missing() else f"still missing after install: {', '.join(missing())}"
+    return None
 
 
 if __name__ == "__main__":
     problem = ensure()
     print(problem or f"ready: sshd at {sshd_binary()}, sudo at {shutil.which('sudo')}, tmux at "
           f"{shutil.which('tmux')}, python3 -m venv available")
+    problem = ensure_chromium()
+    print(problem or f"ready: chromium at {chromium_binary()}")
     sys.exit(0)

@@ -67,6 +67,8 @@ class EventKind(StrEnum):
     STORE_ERROR = "engine.store_error"
     STORE_RECOVERED = "engine.store_recovered"
     ACCESS_DENIED = "access.denied"
+    #: The retention job removed host results and history older than the retention period.
+    HISTORY_PRUNED = "history.pruned"
     #: Never stored: told to one subscriber that fell behind and lost events; it must re-read (resync).
     STREAM_LAGGED = "stream.lagged"
     #: Never stored, made by an attached client: the daemon went away / came back (resumed without a gap).
@@ -206,6 +208,14 @@ class AccessDenied(TypedDict, total=False):
     role: str | None
     uid: int
     pid: int
+class HistoryPruned(TypedDict, total=False):
+    #: results finished before this instant (UTC ISO) were due
+    before: str
+    results: int
+    shards: int
+    #: entries removed from the host-history index
+    entries: int
+    retention_days: int
 
 
 class StreamLagged(TypedDict, total=False):
@@ -256,6 +266,7 @@ PAYLOADS: dict[EventKind, type] = {
     EventKind.STORE_ERROR: StoreError,
     EventKind.STORE_RECOVERED: StoreError,
     EventKind.ACCESS_DENIED: AccessDenied,
+    EventKind.HISTORY_PRUNED: HistoryPruned,
     EventKind.STREAM_LAGGED: StreamLagged,
     EventKind.STREAM_DISCONNECTED: StreamLagged,
     EventKind.STREAM_RECONNECTED: StreamLagged,

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from console.clock import Clock
+from console.domain.coverage import CoverageReport
 from console.domain.events import Event, EventStream
 from console.domain.run import HostResult, Run, RunState, TranscriptPage
 from console.domain.task import Task
@@ -107,6 +108,10 @@ class EngineAPI(Protocol):
                               limit: int = 1 << 20) -> TranscriptPage: ...
 
     async def wait_run(self, run_id: str, timeout: float | None = None) -> Run: ...
+
+    # reports
+    async def coverage_report(self, *, since: datetime, until: datetime, group: str | None = None,
+                              task: str | None = None) -> CoverageReport: ...
 
     # people, shifts, notifications
     async def import_people(self, text: str, *, source: str = "people.toml",

@@ -21,11 +21,13 @@ from typing import Any, ParamSpec, TypeVar
 
 from console import actor as os_actor
 from console.clock import Clock, SystemClock
+from console.domain.coverage import CoverageReport
 from console.domain.events import Event, EventKind
 from console.domain.run import HostResult, Run, RunState, TranscriptPage, Trigger
 from console.domain.task import SCAN_OS_PATCH, Task
 from console.engine.broker import EventBroker, Subscription
 from console.engine.fleet import FleetService
+from console.engine.reports import ReportService, retention_from_env
 from console.engine.runs import RunCoordinator
 from console.engine.stream import ResumedStream
 from console.engine.tasks import TaskCatalogue
@@ -125,6 +127,7 @@ class Engine:
         channels_path: str | Path | None = None,
         notify_options: Mapping[str, Any] | None = None,
         deliver_on_close: float = DELIVER_ON_CLOSE,
+        retention_days: int | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.clock: Clock = clock or SystemClock()
@@ -137,6 +140,7 @@ class Engine:
         self.channels_path = Path(channels_path) if channels_path else default_channels_path(self.data_dir)
         self._notify_options = dict(notify_options or {})
         self._deliver_on_close = deliver_on_close
+        self._retention_days = retention_days
         self._lock: DataDirLock | None = None
         self.scheduler: Scheduler | None = None
         self.notifier: NotificationService | None = None
@@ -174,6 +178,9 @@ class Engine:
         self.runs = RunCoordinator(self.store, self.broker, self.clock, self.tasks, self.fleet, jobs, self.data_dir,
                                    max_parallel_runs=self._max_parallel_runs)
         await self.runs.load()
+        self.reports = ReportService(self.store, self.broker, self.clock, self.tasks, self.fleet,
+                                     retention_days=self._retention_days or retention_from_env())
+        await self.reports.load()
         self._opened = True
         if not self.read_only:
             if self._notify:
@@ -183,8 +190,11 @@ class Engine:
                                                     **self._notify_options)
                 await self.notifier.start()
                 self.tasks.check_recipients = self._check_recipients
+                self.reports.notifier = self.notifier
             await self.runs.recover_interrupted()
             self.store.start_flushing()
+            await self.reports.prune()
+            self.reports.start()
         return self
 
     async def close(self) -> None:
@@ -196,6 +206,7 @@ class Engine:
             if self.scheduler is not None:
                 await self.scheduler.stop()
             await self.runs.shutdown()
+            await self.reports.stop()
             if self.notifier is not None:
                 # Every event so far becomes a durable outbox record; what cannot go out now goes out at the
                 # next start.
@@ -457,6 +468,18 @@ class Engine:
     async def wait_run(self, run_id: str, timeout: float | None = None) -> Run:
         """Wait until ``run_id`` reaches a terminal state; return it."""
         return await self.runs.wait(run_id, timeout)
+
+    # ------------------------------------------------------------------ reports
+
+    async def coverage_report(self, *, since: datetime, until: datetime, group: str | None = None,
+                              task: str | None = None) -> CoverageReport:
+        """Coverage and compliance over ``[since, until)``, optionally of one group or one task (id or name)."""
+        return await self.reports.coverage(since=since, until=until, group=group, task=task)
+
+    @_command
+    async def prune_history(self, *, actor: str | None = None) -> dict[str, Any]:
+        """Apply the retention now (it also runs at open and daily); returns what was removed."""
+        return await self.reports.prune()
 
     # ------------------------------------------------------------------ people, shifts, notifications
 

@@ -24,6 +24,7 @@ class NoticeKind(StrEnum):
     RECOVERED = "recovered"  # the first successful run after failures
     ESCALATION = "escalation"  # a failure nobody acknowledged in time, sent to the next role
     TEST = "test"  # patchwatch notify test
+    DIGEST = "digest"  # the weekly or monthly coverage summary a role asked for (people.toml ``digest``)
 
 
 #: Kinds that report a problem (rendered as alarms, escalated when unacknowledged).

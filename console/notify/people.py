@@ -105,7 +105,9 @@ _ID_RE = re.compile(r"^\S{1,128}$")
 
 _PERSON_KEYS = ("name", "email", "mobile", "wecom", "dingtalk", "apprise", "modes")
 _SCENARIO_KEYS = ("name", "role")
-_ROLE_KEYS = ("name", "rotation", "handover", "timezone", "start", "people", "override")
+_ROLE_KEYS = ("name", "rotation", "handover", "timezone", "start", "people", "override", "digest")
+#: Coverage digests a role may ask for (``digest = "weekly"`` on a ``[[scenario.role]]``).
+DIGESTS = ("weekly", "monthly")
 _OVERRIDE_KEYS = ("person", "from", "until")
 
 #: Defaults of the time fields a ``fixed`` role does not need.
@@ -217,6 +219,8 @@ class Role:
     timezone: str
     start: date
     overrides: tuple[Override, ...] = ()
+    #: ``weekly`` or ``monthly``: whoever holds the role then gets the coverage digest (console.engine.reports).
+    digest: str | None = None
 
     def period_at(self, at: datetime) -> DutyPeriod | None:
         """The rotation period containing ``at`` (overrides ignored); None for ``fixed`` and before ``start``.
@@ -268,6 +272,8 @@ class Role:
         if self.overrides:
             out["override"] = [{"person": o.person, "from": o.start.isoformat(), "until": o.end.isoformat()}
                                for o in self.overrides]
+        if self.digest:
+            out["digest"] = self.digest
         return out
 
 
@@ -643,10 +649,14 @@ def _role(scenario_path: str, index: int, raw: Any, problems: _Problems, declare
         if override is not None:
             overrides.append(override)
 
+    digest = table.get("digest")
+    if digest is not None and digest not in DIGESTS:
+        problems.add(f"{path}.digest", f"must be one of {', '.join(DIGESTS)}, got {digest!r}")
+
     if len(problems.errors) > before or name is None or zone_text is None:
         return None
     return Role(name, cast(Rotation, rotation), tuple(p for _, p in people), handover or _FIXED_HANDOVER, zone_text,
-                start or _FIXED_START, tuple(overrides))
+                start or _FIXED_START, tuple(overrides), digest)
 
 
 def _handover(path: str, value: Any, problems: _Problems, *, required: bool) -> time | None:

@@ -674,6 +674,40 @@ class NotificationService:
 
     # ------------------------------------------------------------------ test notices
 
+    async def queue_digest(self, scenario: str, role: str, notice: Notice) -> list[OutboxRecord]:
+        """Queue a coverage digest for whoever holds ``role`` of ``scenario`` now: one outbox record per person,
+        by the first of their modes that a configured channel reaches (like every notice, it is durable before
+        it is sent, retried, and traced)."""
+        people = self.directory.on_duty(scenario, role, self._clock.now())
+        records: list[OutboxRecord] = []
+        for person in people:
+            mode = next((m for m in self._mode_order_of(person) if self._usable(m, person)), None)
+            if mode is None:
+                records.append(self._record("-", notice, person.name, "-", notice.at, OutboxStatus.FAILED,
+                                            error=self.channels_error or f"no configured channel reaches "
+                                            f"{person.name}"))
+            else:
+                records.append(self._record("-", notice, person.name, mode, notice.at, OutboxStatus.QUEUED,
+                                            target=self._masked(mode, person)))
+        if records:
+            await self._store.call(lambda r: r.outbox.insert_many([rec.to_dict() for rec in records]))
+        for record in records:
+            if record.status is OutboxStatus.QUEUED:
+                self._pending[record.id] = record
+                self._events.publish(EventKind.NOTIFICATION_QUEUED, f"coverage digest for {record.person} by "
+                                     f"{record.mode} queued", data={"notification": record.id, "mode": record.mode,
+                                                                    "person": record.person, "target": record.target,
+                                                                    "kind": notice.kind.value})
+            else:
+                self._events.publish(EventKind.NOTIFICATION_FAILED, f"coverage digest could not be addressed: "
+                                     f"{record.error}", data={"notification": record.id, "error": record.error})
+        self._wake.set()
+        return records
+
+    def _mode_order_of(self, person: Person) -> list[str]:
+        """A digest goes by email first (a report to read, not an alarm), then the person's own order."""
+        return list(dict.fromkeys(["email", *person.modes, *DEFAULT_MODE_ORDER]))
+
     async def send_test(self, mode: str, person_name: str, actor: str) -> OutboxRecord:
         """Record and send a test notice now (``patchwatch notify test``); returns the final record."""
         person = self.directory.person(person_name)

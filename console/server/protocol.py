@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from console.domain.coverage import CoverageReport
 from console.domain.events import Event
 from console.domain.run import HostResult, Run, RunState, TranscriptPage
 from console.domain.task import Task
@@ -157,6 +158,9 @@ ROUTES: tuple[Route, ...] = (
           {"port": optional(INT), "timeout": FLOAT}),
     Route("accept_host_key", "POST", f"{_V}/hostkeys", ADMIN, record(HostKeyInfo),
           {"name": PLAIN, "port": optional(INT), "timeout": FLOAT, "fingerprint": PLAIN}),
+    # reports
+    Route("coverage_report", "GET", f"{_V}/reports/coverage", VIEWER, record(CoverageReport),
+          {"since": DATETIME, "until": DATETIME, "group": PLAIN, "task": PLAIN}),
     # people and notifications
     Route("directory", "GET", f"{_V}/people", VIEWER, record(Directory)),
     Route("import_people", "POST", f"{_V}/people", ADMIN, record(Directory), {"text": PLAIN, "source": PLAIN}),

@@ -20,6 +20,7 @@ from typing import Any
 from console.domain.events import Event
 from console.domain.run import HostResult, Run
 from console.domain.task import Task
+from console.store.history import HostHistory
 from console.store.store import Store
 
 # Main-file tables (small, bounded).
@@ -34,6 +35,8 @@ _DIRECTORY_DOC = "directory"
 _RUNS = "runs"
 _HOST_RESULTS = "host_results"
 _OUTBOX = "outbox"
+# Monthly files of slim per-host entries (console.store.history): what coverage reports read.
+_HOST_HISTORY = "host_history"
 
 Doc = dict[str, Any]
 
@@ -102,6 +105,17 @@ class RunRepository:
         """The newest ``limit`` runs that pass ``wanted``, of one task (read through its index) or of all."""
         return [Run.from_dict(d) for d in _newest(self._store, _RUNS, "task_id", task_id, wanted, limit)]
 
+    def created_between(self, since: str, until: str) -> list[Run]:
+        """Runs created in [since, until) (ISO, UTC), newest first; stops at the first older one."""
+        found = itertools.takewhile(lambda d: d["created_at"] >= since, self._store.sharded(_RUNS).iter_newest())
+        return [Run.from_dict(d) for d in found if d["created_at"] < until]
+
+    def get_many(self, run_ids: Iterable[str]) -> dict[str, Run]:
+        """The runs of ``run_ids`` that exist, by id (each shard read once at most, through the LRU)."""
+        runs = self._store.sharded(_RUNS)
+        docs = ((rid, runs.get(rid)) for rid in dict.fromkeys(run_ids))
+        return {rid: Run.from_dict(d) for rid, d in docs if d is not None}
+
     def latest(self, task_id: str) -> Run | None:
         doc = next(self._store.sharded(_RUNS).iter_by("task_id", task_id, newest_first=True), None)
         return Run.from_dict(doc) if doc else None
@@ -117,9 +131,79 @@ class HostResultRepository:
         fresh = [d for d in results if d["id"] not in table]
         if fresh:
             table.insert_many(fresh)
+        # The history index in the same batch, after the results: a crash in between leaves the index behind
+        # (repaired by HostHistoryRepository.catch_up), never ahead. Idempotent, so a retried batch repairs it.
+        self._store.history(_HOST_HISTORY).apply(results)
 
     def of_run(self, run_id: str) -> list[HostResult]:
         return [HostResult.from_dict(d) for d in self._store.sharded(_HOST_RESULTS).find_by("run_id", run_id)]
+
+
+class HostHistoryRepository:
+    """The per-host history index (``console.store.history``) and the retention of host results."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def index(self) -> HostHistory:
+        return self._store.history(_HOST_HISTORY)
+
+    def catch_up(self) -> int:
+        """Bring the index level with the stored results; returns how many entries were added.
+
+        A missing index (an older data directory, or a rebuild a crash interrupted) is rebuilt from every
+        result, month by month; otherwise the newest result shards are re-applied until one shard is found
+        complete in the index (a crash can only have cut the last batch, which may span shards).
+        """
+        index = self.index
+        if index.built and index.newest_write() >= self._newest_results_write():
+            # The index was written after the newest results: level. Checked on file times, so that a
+            # command opening the data directory does not read every result shard to build its ids.
+            return 0
+        results = self._store.sharded(_HOST_RESULTS)
+        added = 0
+        if not index.built:
+            chunk: list[Doc] = []
+            for number in results.shard_numbers:
+                chunk.extend(results.shard_docs(number))
+                if len(chunk) >= 5_000:
+                    added += index.apply(chunk)
+                    chunk = []
+            added += index.apply(chunk)
+            index.mark_built()
+            return added
+        for number in reversed(results.shard_numbers):
+            absent = index.missing(results.shard_docs(number))
+            if not absent:
+                break
+            added += index.apply(absent)
+        return added
+
+    def _newest_results_write(self) -> float:
+        directory = self._store.data_dir / _HOST_RESULTS
+        return max((p.stat().st_mtime for p in directory.glob("*.json")), default=0.0)
+
+    def prune(self, before: str) -> tuple[int, int, int]:
+        """Retention: drop host-result shards whose every result finished before ``before`` (ISO, UTC) and
+        index entries older than its day. Returns (results removed, shards removed, index entries removed).
+
+        Whole shards only, oldest first, stopping at the first shard holding a newer result: results are
+        written in time order, so this removes what is due without rewriting any shard."""
+        months = self.index.months()
+        if self.index.built and (not months or months[0] > before[:7]):
+            # Results are indexed in time order: nothing indexed before the cutoff's month means nothing is due
+            # (checked without reading every result shard).
+            return 0, 0, 0
+        results = self._store.sharded(_HOST_RESULTS)
+        removed = shards = 0
+        for number in results.shard_numbers[:-1]:
+            docs = results.shard_docs(number)
+            if any((d.get("finished_at") or d.get("started_at") or "") >= before for d in docs):
+                break
+            removed += results.drop_shard(number)
+            shards += 1
+        return removed, shards, self.index.prune_before(before[:10])
 
 
 class OutboxRepository:
@@ -225,6 +309,7 @@ class Repositories:
         self.schedule = ScheduleRepository(store)
         self.runs = RunRepository(store)
         self.host_results = HostResultRepository(store)
+        self.host_history = HostHistoryRepository(store)
         self.outbox = OutboxRepository(store)
         self.events = EventRepository(store)
         self.inventory = InventoryRepository(store)

@@ -412,6 +412,35 @@ class ShardedTable:
                 if predicate is None or predicate(doc):
                     yield copy_record(doc)
 
+    def shard_docs(self, number: int) -> list[dict[str, Any]]:
+        """The records of shard ``number`` as stored, in insertion order (read-only: do not mutate)."""
+        if not self._counts.get(number):
+            return []
+        return list(self._shard(number).raw().values())
+
+    def drop_shard(self, number: int) -> int:
+        """Delete shard ``number``'s file and forget its records (retention); returns how many it held.
+
+        The newest shard takes every insert and is never dropped. Its number stays retired: a later shard never
+        reuses a name, because numbers only grow from the newest.
+        """
+        self._check_writable()
+        if not self._shard_numbers or number == self._shard_numbers[-1]:
+            raise ValueError(f"shard {number} of {self.directory} is the newest; it cannot be dropped")
+        if number not in self._counts:
+            return 0
+        docs = self.shard_docs(number)
+        shard = self._open.pop(number, None)
+        if shard is not None:
+            shard.close()
+        self.shard_path(number).unlink(missing_ok=True)
+        fsync_directory(self.directory)
+        for doc in docs:
+            self._where.pop(doc["id"], None)
+            self._index_remove(doc["id"], doc)
+        self._shard_numbers.remove(number)
+        return self._counts.pop(number)
+
     def close(self) -> None:
         """Drop parsed shards; the object must not be used afterwards."""
         for shard in self._open.values():

@@ -39,6 +39,7 @@ from tinydb.table import Table
 
 from console.errors import StoreError
 from console.store.atomic import AtomicJSONStorage, fsync_directory
+from console.store.history import HostHistory
 from console.store.sharded import ShardedTable, copy_record
 
 __all__ = [
@@ -158,6 +159,7 @@ class Store:
             sizes[name] = size
         self._shard_sizes = sizes
         self._sharded: dict[str, ShardedTable] = {}
+        self._histories: dict[str, HostHistory] = {}
         self._next_seq: int | None = None
         self._closed = False
 
@@ -338,6 +340,15 @@ class Store:
             )
             self._sharded[name] = table
         return table
+
+    def history(self, name: str) -> HostHistory:
+        """The monthly host-history index ``name`` (see :mod:`console.store.history`), opened on first use."""
+        self._check_open()
+        history = self._histories.get(name)
+        if history is None:
+            history = HostHistory(self.data_dir / name, read_only=self.read_only)
+            self._histories[name] = history
+        return history
 
     # -- events --------------------------------------------------------------------------------------------
 
@@ -534,6 +545,9 @@ class Store:
         for table in self._sharded.values():
             table.close()
         self._sharded.clear()
+        for history in self._histories.values():
+            history.close()
+        self._histories.clear()
         self._db.close()
 
     def __enter__(self) -> Store:

@@ -30,6 +30,7 @@ from console.tui.screens.home import HomeScreen
 from console.tui.screens.inventory import InventoryScreen
 from console.tui.screens.notifications import NotificationsScreen
 from console.tui.screens.people import PeopleScreen
+from console.tui.screens.report import ReportScreen
 from console.tui.screens.run_detail import RunDetailScreen
 from console.tui.screens.runs import RunsScreen
 from console.tui.screens.tasks import TasksScreen
@@ -187,7 +188,7 @@ class PatchwatchApp(App[None]):
         if command is None:
             if text.strip():
                 self.notify(f"Unknown command {text.strip()!r}. Commands: :failures :tasks :new :runs :events "
-                            ":inventory :notifications :oncall :help :q", severity="warning")
+                            ":inventory :notifications :oncall :report :help :q", severity="warning")
             return
         name = command.name
         if name == "q":
@@ -210,6 +211,8 @@ class PatchwatchApp(App[None]):
             self._navigate(self._notifications_screen)
         elif name == "oncall":
             self._navigate(self._oncall_screen)
+        elif name == "report":
+            self._navigate(self._report_screen)
 
     def action_help(self) -> None:
         screen = self.screen
@@ -237,6 +240,9 @@ class PatchwatchApp(App[None]):
 
     def _oncall_screen(self) -> Screen[Any]:
         return PeopleScreen(self.engine)
+
+    def _report_screen(self) -> Screen[Any]:
+        return ReportScreen(self.engine)
 
     def open_run_detail(self, run_id: str, host: str | None = None) -> None:
         """The run (and, with ``host``, that host's logs), on top of the current screen."""

@@ -160,11 +160,13 @@ KIND_WORDING = {
     NoticeKind.RECOVERED: ("RECOVERED", "scan succeeded again on 40 hosts after failures"),
     NoticeKind.ESCALATION: ("ESCALATION level 2", "nobody acknowledged: 3/40 hosts failed"),
     NoticeKind.TEST: ("TEST", "test notification, no action needed"),
+    NoticeKind.DIGEST: ("DIGEST", "coverage 94.0% (940/1000 hosts with a success in the period)"),
 }
 
 DETAILS = {
     NoticeKind.PAUSED: "error threshold reached (3 failed hosts)",
     NoticeKind.MISSED: "the console was down at 03:15",
+    NoticeKind.DIGEST: "coverage 94.0% (940/1000 hosts with a success in the period) · states: compliant=900",
 }
 
 

@@ -47,6 +47,7 @@ from console.tui.screens.events import EventsScreen
 from console.tui.screens.help import HelpScreen
 from console.tui.screens.home import HomeScreen
 from console.tui.screens.notifications import NotificationsScreen
+from console.tui.screens.report import ReportScreen
 from console.tui.screens.run_detail import RunDetailScreen
 from console.tui.screens.task_form import TaskFormScreen
 from console.tui.screens.tasks import TasksScreen
@@ -371,6 +372,39 @@ def test_help(snap_compare: Any, data_dir: Path) -> None:
                          and pilot.app.screen.query_one(DataTable).row_count > 0, "the help dialog")
 
     assert snap_compare(console_on(data_dir), terminal_size=SIZE, run_before=shot(steps))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=["80x24", "160x45"])
+def test_report(snap_compare: Any, data_dir: Path, size: tuple[int, int]) -> None:
+    """``:report``: coverage figures, the trend sparkline and the six hosts whose latest scan failed, at the
+    smallest and a large terminal."""
+
+    async def steps(pilot: Pilot[Any]) -> None:
+        await home_loaded(pilot)
+        await command(pilot, "report")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ReportScreen)
+                         and pilot.app.screen.table.row_count == len(PLANTED), "the report's hosts")
+
+    assert snap_compare(console_on(data_dir), terminal_size=size, run_before=shot(steps))
+
+
+def test_report_enter_opens_the_hosts_latest_run(snap_compare: Any, data_dir: Path) -> None:
+    """Enter on a host of ``:report``: its latest run, with that host's log."""
+
+    async def steps(pilot: Pilot[Any]) -> None:
+        await home_loaded(pilot)
+        await command(pilot, "report")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ReportScreen)
+                         and pilot.app.screen.table.row_count == len(PLANTED), "the report's hosts")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, RunDetailScreen), "the run detail")
+        screen = pilot.app.screen
+        assert isinstance(screen, RunDetailScreen)
+        await wait_until(pilot, lambda: screen.log_host == "db-01" and "## events of" in screen.log_view.text(),
+                         "the host's log")
+        await wait_until(pilot, lambda: screen.hosts_table.row_count == len(INVENTORY), "the hosts table")
+
+    assert snap_compare(console_on(data_dir), terminal_size=(80, 24), run_before=shot(steps))
 
 
 async def _dump(data_dir: Path) -> dict[str, Any]:

@@ -47,6 +47,8 @@ CONSOLE_COMMANDS: tuple[ConsoleCommand, ...] = (
     ConsoleCommand("events", ("ev", "event", "trace"), "the trace: every event, filterable"),
     ConsoleCommand("inventory", ("inv", "hosts", "instances"), "target instances and groups"),
     ConsoleCommand("oncall", ("duty", "shift", "shifts"), "who is on duty now"),
+    ConsoleCommand("report", ("coverage", "compliance"), "coverage and compliance: who was not scanned, who misses "
+                   "security updates"),
     ConsoleCommand("help", ("h",), "the keys of the current screen"),
     ConsoleCommand("q", ("quit", "exit", "q!"), "leave the console"),
 )

@@ -42,6 +42,7 @@ import ipaddress
 import json
 import re
 import string
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -246,6 +247,8 @@ def _connection_value_problem(canonical: str, text: str) -> str | None:
         return "is empty"
     if any(c.isspace() for c in text):
         return "contains whitespace"
+    if any(unicodedata.category(c).startswith("C") for c in text):
+        return "contains control or invisible format characters"
     return None
 
 

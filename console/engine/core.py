@@ -99,8 +99,8 @@ class _SchedulerHost:
         return self._tasks.snapshot()
 
     def publish(self, kind: EventKind, message: str, *, task_id: str | None = None,
-                actor: str | None = None) -> Event:
-        return self._broker.publish(kind, message, task_id=task_id, actor=actor)
+                actor: str | None = None, data: dict[str, Any] | None = None) -> Event:
+        return self._broker.publish(kind, message, task_id=task_id, actor=actor, data=data)
 
     async def flush(self) -> None:
         await self._store.flush()
@@ -320,6 +320,9 @@ class Engine:
 
     async def next_fires(self, ref: str, count: int = 5) -> list[datetime]:
         return self.tasks.next_fires(ref, count)
+
+    async def task_problems(self) -> dict[str, str]:
+        return await self.tasks.problems()
 
     # ------------------------------------------------------------------ inventory, credentials, host keys
 

@@ -302,6 +302,9 @@ class NotificationService:
             await self._run_notice(task, event, NoticeKind.MISSED, event.message, alarm=True)
         elif kind == EventKind.RUN_INTERRUPTED and (NotifyPolicy.INTERRUPTED in policies or on_failure):
             await self._run_notice(task, event, NoticeKind.INTERRUPTED, event.message, alarm=True)
+        elif kind == EventKind.TASK_BROKEN and (NotifyPolicy.MISSED in policies or on_failure):
+            # No run exists: every future slot of the task is missed until someone fixes it.
+            await self._run_notice(task, event, NoticeKind.MISSED, event.message, alarm=True)
 
     async def _host_failed(self, task: Task, event: Event) -> None:
         assert event.run_id is not None

@@ -73,6 +73,8 @@ class TasksScreen(ConsoleScreen):
         self._tasks: dict[str, Task] = {}
         self._last: dict[str, Run | None] = {}
         self._next: dict[str, datetime | None] = {}
+        #: tasks the scheduler marked broken, id -> reason (shown as their state)
+        self._problems: dict[str, str] = {}
         self._filter = ""
 
     def compose(self) -> ComposeResult:
@@ -120,6 +122,7 @@ class TasksScreen(ConsoleScreen):
         """Reload all tasks (``only`` None) or the runs and next fires of the tasks in ``only``."""
         if only is None:
             self._tasks = {t.id: t for t in await self.engine.list_tasks()}
+            self._problems = await self.engine.task_problems()
             ids = set(self._tasks)
         else:
             ids = only & set(self._tasks)
@@ -148,6 +151,8 @@ class TasksScreen(ConsoleScreen):
                              style=_RESULT_STYLE.get(last.state, ""))
         if not task.enabled:
             state = Text("disabled", style="dim")
+        elif task.id in self._problems:
+            state = Text("broken", style="bold red")
         elif task.schedule.is_expired(now):
             state = Text("expired", style="yellow")
         elif last is not None and last.state in (RunState.RUNNING, RunState.PAUSED, RunState.QUEUED,

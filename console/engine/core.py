@@ -162,6 +162,7 @@ class Engine:
                                   record=None if self.read_only else self.store.buffer_event)
         self.store.on_write_failed = self._write_failed
         self.store.on_write_recovered = self._write_recovered
+        self.store.on_events_committed = self.broker.committed
         self.tasks = TaskCatalogue(self.store, self.broker, self.clock)
         self.fleet = FleetService(self.store, self.broker, self.data_dir)
         await self.tasks.load()
@@ -263,8 +264,9 @@ class Engine:
     # ------------------------------------------------------------------ events
 
     async def subscribe(self, *, after_seq: int | None = None) -> ResumedStream:
-        """Events from now on; with ``after_seq``, first every stored event after that sequence number."""
-        live = self.broker.subscribe()
+        """Events from now on, each once it is committed (console.engine.broker); with ``after_seq``, first every
+        stored event after that sequence number."""
+        live = self.broker.subscribe(committed=True)
         backlog: list[Event] = []
         if after_seq is not None:
             await self.store.flush_if_dirty()
@@ -272,8 +274,8 @@ class Engine:
         return ResumedStream(live, backlog, after_seq or 0)
 
     def subscribe_live(self) -> Subscription:
-        """Events from now on (in-process consumers: the daemon's printer, the demo)."""
-        return self.broker.subscribe()
+        """Events from now on, each once it is committed (in-process consumers: the daemon's printer, the demo)."""
+        return self.broker.subscribe(committed=True)
 
     async def query_events(self, **filters: Any) -> list[Event]:
         """The trace, filtered (since, until, task_id, run_id, host, kind, text, limit, newest_first)."""

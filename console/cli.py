@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from console import __version__
 from console import cli_options as opt
 from console.domain.limits import check_instant
+from console.domain.terminal import json_safe, safe_text
 from console.errors import PatchwatchError, ValidationError
 
 if TYPE_CHECKING:
@@ -50,14 +51,18 @@ def data_dir_of(args: argparse.Namespace) -> Path:
 
 
 def _out(line: str = "") -> None:
-    print(line, flush=True)
+    # Every line passes here: what a host printed or an operator typed never reaches the terminal raw.
+    print(safe_text(line, multiline=True), flush=True)
 
 
 def _json_line(obj: Any) -> None:
-    print(json.dumps(obj, ensure_ascii=False, sort_keys=True, default=str), flush=True)
+    # JSON escapes C0 controls itself; C1 controls and bidi/format characters are escaped here (inside strings
+    # only, where ``\uXXXX`` is valid JSON).
+    print(json_safe(json.dumps(obj, ensure_ascii=False, sort_keys=True, default=str)), flush=True)
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> None:
+    rows = [[safe_text(cell) for cell in row] for row in rows]  # before measuring: escapes count in widths
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
@@ -561,7 +566,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         offset = 0
         while True:  # page by page, so a large transcript is never held whole
             page = await engine.transcript_page(run.id, args.host, offset=offset)
-            sys.stdout.write(page.text)
+            sys.stdout.write(safe_text(page.text, multiline=True))  # a host's output, never raw
             printed = printed or bool(page.text)
             if page.at_end or page.next_offset <= offset:
                 break
@@ -919,10 +924,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ValidationError as exc:
         for error in exc.errors:
-            print(f"error: {error.field}: {error.rule}", file=sys.stderr)
+            print(safe_text(f"error: {error.field}: {error.rule}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except PatchwatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(safe_text(f"error: {exc}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130

@@ -20,6 +20,7 @@ from typing import Any
 from console.domain.cron import CronExpression, load_cron, parse_cron, simple_to_cron
 from console.domain.durations import parse_duration
 from console.domain.limits import check_instant
+from console.domain.terminal import has_unsafe
 from console.domain.timezones import canonical_zone, parse_zone
 from console.errors import FieldError, ValidationError
 
@@ -376,6 +377,10 @@ def task_from_input(data: Mapping[str, Any], *, task_id: str, now: datetime, act
     description = data.get("description", "") or ""
     if not isinstance(description, str) or len(description) > 1000:
         c.add("description", "must be text of at most 1000 characters")
+        description = ""
+    elif has_unsafe(description):
+        # Escapes, OSC 8 links and bidi overrides would reach every terminal that lists the task.
+        c.add("description", "must not contain control, escape or bidi/format characters (line breaks are fine)")
         description = ""
     enabled = c.boolean("enabled", data.get("enabled"), True)
 

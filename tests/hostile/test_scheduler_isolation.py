@@ -109,3 +109,26 @@ def test_daemon_exits_non_zero_when_the_scheduler_loop_ends(tmp_path, monkeypatc
 
 
 _ = NoIoJob
+
+
+async def test_slots_missed_during_downtime_inside_and_outside_the_grace_make_one_record(tmp_path):
+    """A task every 10 s, the scheduler away for 5 minutes: 29 older slots (6 of them inside the 60 s grace)
+    become ONE missed run and one run.missed event; only the newest slot fires."""
+    clock = ManualClock(utc(START))
+    engine = await open_engine(tmp_path, clock, NoIoJob(delay=0.05))
+    await engine.upsert_instances(fleet(1, "all"))
+    task = await engine.create_task(task_input("every-10s", "*/10 * * * * ?"))
+    scheduler = engine.create_scheduler()
+    await scheduler.start()
+    await clock.advance(300)
+    await scheduler.tick()
+    await engine.idle()
+    runs = await engine.list_runs(task=task.id, limit=100)
+    missed = [r for r in runs if r.state.value == "missed"]
+    fired = [r for r in runs if r.state.value != "missed"]
+    assert len(missed) == 1, [r.error for r in missed]
+    assert missed[0].missed_count == 29
+    assert len(fired) == 1 and fired[0].scheduled_for == clock.now().isoformat()
+    events = await engine.query_events(kind="run.missed")
+    assert len(events) == 1
+    await engine.close()

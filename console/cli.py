@@ -18,7 +18,6 @@ import json
 import os
 import signal
 import sys
-import tomllib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from console import __version__
 from console import cli_options as opt
+from console.domain.input_files import parse_toml, read_text
 from console.domain.limits import check_instant
 from console.domain.terminal import json_safe, safe_text
 from console.errors import PatchwatchError, ValidationError
@@ -130,11 +130,9 @@ def _run_async(coro: Awaitable[int]) -> int:
 
 
 def read_input_file(path: Path, field: str) -> str:
-    """The text of an operator's input file; a missing or unreadable one is bad input naming the field."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError.single(field, f"cannot read {path}: {exc.strerror or exc}") from exc
+    """The text of an operator's input file; a missing, unreadable, oversized or non-UTF-8 one is bad input
+    naming the field (console.domain.input_files)."""
+    return read_text(path, field)
 
 
 def _dash(value: Any) -> str:
@@ -148,10 +146,7 @@ def _task_row(task: Any, next_fire: str) -> list[str]:
 
 def cmd_task_add(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    try:
-        data = tomllib.loads(read_input_file(path, "--file"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ValidationError.single("--file", f"{path} is not valid TOML: {exc}") from exc
+    data = parse_toml(read_input_file(path, "--file"), "--file", str(path))
 
     async def body(engine: EngineAPI) -> int:
         task = await engine.create_task(data)

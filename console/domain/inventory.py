@@ -52,6 +52,7 @@ from typing import Literal
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from console.domain.input_files import check_yaml_size
 from console.errors import FieldError, ValidationError
 from console.jobs import Target
 
@@ -860,6 +861,14 @@ def _parse_yaml(text: str, problems: _Problems) -> list[Target]:
     except yaml.YAMLError as exc:  # e.g. a ReaderError for a control character: it has a position, not a mark
         position = getattr(exc, "position", None)
         problems.add(text.count("\n", 0, position) + 1 if position is not None else None, f"YAML error: {exc}")
+        return []
+    except RecursionError:
+        problems.add(None, "YAML nested too deeply")
+        return []
+    try:
+        check_yaml_size(root)
+    except ValueError as exc:
+        problems.add(None, f"YAML {exc}")
         return []
     if root is None:
         return []

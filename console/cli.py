@@ -29,6 +29,7 @@ from console.domain.input_files import parse_toml, read_text
 from console.domain.limits import check_instant
 from console.domain.terminal import json_safe, safe_text
 from console.errors import PatchwatchError, ValidationError
+from console.store.permissions import private_umask
 
 if TYPE_CHECKING:
     from console.engine.api import EngineAPI, EventStream
@@ -911,6 +912,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    private_umask()  # every file Patchwatch writes is the operator's only (console.store.permissions)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

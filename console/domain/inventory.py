@@ -889,6 +889,12 @@ def _parse_yaml(text: str, problems: _Problems) -> list[Target]:
 _SSH_LINE_RE = re.compile(r"^([A-Za-z][A-Za-z0-9]*)(?:\s*=\s*|\s+)(.*)$")
 _SSH_USED = {"hostname": "HostName", "port": "Port", "user": "User", "identityfile": "IdentityFile"}
 _SSH_CONFLICTING = ("hostname", "port", "user")
+#: Options that change how a host is reached or run local commands. Patchwatch connects directly and would
+#: silently bypass them (reaching a host the operator meant to reach through a jump host, directly), so a
+#: file that uses them is refused: the operator decides how to scan those hosts.
+_SSH_REFUSED = {"proxycommand": "ProxyCommand", "proxyjump": "ProxyJump", "localcommand": "LocalCommand",
+                "permitlocalcommand": "PermitLocalCommand", "remotecommand": "RemoteCommand",
+                "proxyusefdpass": "ProxyUseFdpass"}
 
 
 @dataclass
@@ -960,6 +966,11 @@ def _parse_ssh_config(text: str, problems: _Problems) -> list[Target]:
                 problems.add(number, f"{keyword} {args[0]} {reason}")
             elif current is not None and lower not in current.settings:
                 current.settings[lower] = (args[0], number)
+        elif lower in _SSH_REFUSED:
+            if not (lower in ("proxycommand", "proxyjump", "permitlocalcommand") and args[0].lower() == "none"
+                    or lower == "permitlocalcommand" and args[0].lower() == "no"):
+                problems.add(number, f"{_SSH_REFUSED[lower]} is not supported: Patchwatch connects to each host "
+                                     "directly and would bypass it; remove the line, or scan those hosts another way")
         elif lower != "include":
             near = difflib.get_close_matches(lower, list(_SSH_USED), n=1, cutoff=0.8)
             if near:

@@ -39,6 +39,7 @@ from console.scan.job import ScanOsPatchJob
 from console.scheduler.scheduler import Scheduler
 from console.store import DataDirLock
 from console.store.datastore import DataStore
+from console.store.permissions import secure_data_dir
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -149,6 +150,7 @@ class Engine:
         ``interrupted``. Raises DataDirLockedError when another process owns the directory."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.read_only:
+            secure_data_dir(self.data_dir)  # 0700, before the lock file and the store are written
             self._lock = DataDirLock(self.data_dir)
             self._lock.acquire()
         try:

@@ -80,3 +80,20 @@ async def test_the_console_shows_the_hostile_host_neutralised(scanned):
     assert not is_raw(log_text, markup=False)
     assert "\\u202e" in log_text
     assert "\x1b" not in svg and "\u202e" not in svg and "\x9b" not in svg
+
+
+def test_the_data_directory_and_everything_in_it_is_the_owners_only(scanned):
+    """Transcripts, known_hosts, the lock file, the store: nobody but the owner may read them."""
+    import os
+    import stat
+
+    data = scanned[0]
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    loose = []
+    for root, dirs, names in os.walk(data):
+        for name in dirs + names:
+            path = os.path.join(root, name)
+            if stat.S_IMODE(os.lstat(path).st_mode) & 0o077:
+                loose.append((path, oct(stat.S_IMODE(os.lstat(path).st_mode))))
+    assert not loose
+    assert any(p.suffix == ".log" for p in data.rglob("*.log")), "the scan wrote transcripts"

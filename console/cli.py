@@ -356,6 +356,11 @@ async def _follow_run(engine: EngineAPI, stream: EventStream, run_id: str, args:
                      f"task where it can wait: patchwatch{_data_dir_option(args)} daemon (or the console), then "
                      f"patchwatch{_data_dir_option(args)} resume RUN")
                 return EXIT_FAILURES
+        # wait_run returned once the run and its events were committed: print the ones still in the stream.
+        while echo and not stream.empty():
+            event = stream.get_nowait()
+            if event.run_id == run_id:
+                _out(_event_line(event))
     finally:
         stream.close()
         if not waiter.done():

@@ -442,8 +442,11 @@ class Engine:
                               size=size)
 
     async def wait_run(self, run_id: str, timeout: float | None = None) -> Run:
-        """Wait until ``run_id`` reaches a terminal state; return it."""
-        return await self.runs.wait(run_id, timeout)
+        """Wait until ``run_id`` reaches a terminal state and is committed with its events (so a subscriber has
+        been given every event of it); return it."""
+        run = await self.runs.wait(run_id, timeout)
+        await self.store.flush_if_dirty()
+        return run
 
     # ------------------------------------------------------------------ people, shifts, notifications
 

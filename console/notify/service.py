@@ -540,9 +540,11 @@ class NotificationService:
             if record.detected_at:
                 record.latency_s = round((now - datetime.fromisoformat(record.detected_at)).total_seconds(), 3)
             self._pending.pop(record.id, None)
-            # Committed now, not with the next batch: a kill before that batch would send this notice again.
+            # Committed now, on its own, not with the next batch (which may be large, or wait behind one being
+            # written): a kill before that batch would send this notice again at the next start.
             await self._save(record)
-            await self._store.flush()
+            doc = record.to_dict()
+            await self._store.call(lambda r: r.outbox.update_many({record.id: doc}))
             self._events.publish(
                 EventKind.NOTIFICATION_SENT, f"{record.kind} notice sent to {record.person} by {record.mode}"
                                + (f" ({record.latency_s:.2f} s after detection)" if record.latency_s is not None

@@ -40,6 +40,10 @@ class ThreadFleet:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(30)
 
+    def call(self, coro: Any) -> Any:
+        """Run ``coro`` in the fleet's loop and return its result (a sink can live there too)."""
+        return self._call(coro)
+
     def _call(self, coro: Any) -> Any:
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)
         return future.result(120)

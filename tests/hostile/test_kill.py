@@ -22,11 +22,10 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from hostile.fleet_thread import ROOT, ThreadFleet, patchwatch, setup_data
-
 from console.engine import Engine
 from console.notify.channels import write_channels_file
 from console.sim.sinks import MailSink
+from hostile.fleet_thread import ROOT, ThreadFleet, patchwatch, setup_data
 
 SEED = 15
 KILLS = 20

@@ -28,7 +28,7 @@ from console.engine.fleet import FleetService
 from console.engine.runs import RunCoordinator
 from console.engine.stream import ResumedStream
 from console.engine.tasks import TaskCatalogue
-from console.errors import ConflictError
+from console.errors import ConflictError, ValidationError
 from console.jobs import Job, Target
 from console.notify.outbox import OutboxRecord
 from console.notify.people import Directory
@@ -148,7 +148,11 @@ class Engine:
     async def open(self) -> Engine:
         """Take the data directory, build the services, and turn runs a dead process left behind into
         ``interrupted``. Raises DataDirLockedError when another process owns the directory."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, a read-only parent: bad input, not a traceback
+            raise ValidationError.single("--data-dir", f"{self.data_dir} cannot be used as a data directory: "
+                                                       f"{exc.strerror or exc}") from None
         if not self.read_only:
             secure_data_dir(self.data_dir)  # 0700, before the lock file and the store are written
             self._lock = DataDirLock(self.data_dir)

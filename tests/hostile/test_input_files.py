@@ -107,3 +107,10 @@ async def test_a_host_whose_user_breaks_the_ssh_library_fails_that_host_not_the_
                                                                                    command_timeout=10))}
     assert results[good.name].status.value == "ok"
     assert results[bad.name].status.value == "failed" and "SASLPrepError" in (results[bad.name].reason or "")
+
+
+def test_a_data_dir_that_is_a_file_exits_2(tmp_path, capsys):
+    in_the_way = tmp_path / "data"
+    in_the_way.write_text("not a directory")
+    assert main(["--data-dir", str(in_the_way), "task", "list"]) == 2
+    assert "cannot be used as a data directory" in capsys.readouterr().err

@@ -166,7 +166,7 @@ class TaskCatalogue:
         while len(out) < count:
             try:
                 slot = task.schedule.next_after(after)
-            except (ArithmeticError, ValueError):
+            except (ArithmeticError, ValueError, ValidationError):
                 break  # a schedule beyond date arithmetic: the scheduler marks it broken and says why
             if slot is None:
                 break

@@ -132,3 +132,30 @@ async def test_slots_missed_during_downtime_inside_and_outside_the_grace_make_on
     events = await engine.query_events(kind="run.missed")
     assert len(events) == 1
     await engine.close()
+
+
+async def test_the_console_tasks_list_shows_a_broken_task_as_broken(tmp_path):
+    from screen_host import Host, wait_for
+
+    from console.tui.screens.tasks import TasksScreen
+
+    clock = ManualClock(utc(START))
+    engine = await open_engine(tmp_path, clock)
+    await engine.upsert_instances(fleet(1, "all"))
+    await engine.create_task(task_input("aa-bad", "0 * * * * ?"))
+    await engine.create_task(task_input("zz-good", "0 * * * * ?"))
+    await engine.close()
+    plant(tmp_path, "aa-bad", schedule__timezone="Mars/Olympus_Mons")
+    engine = await open_engine(tmp_path, clock)
+    scheduler = engine.create_scheduler()
+    await scheduler.start()
+    await clock.advance(60)
+    await scheduler.tick()
+    await engine.idle()
+    app = Host(lambda: TasksScreen(engine))
+    async with app.run_test(size=(160, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.table.row_count == 2)
+        states = {str(screen.table.get_row_at(i)[0]): str(screen.table.get_row_at(i)[1]) for i in range(2)}
+    await engine.close()
+    assert states == {"aa-bad": "broken", "zz-good": "scheduled"}

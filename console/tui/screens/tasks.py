@@ -7,7 +7,7 @@ change goes through the engine; a destructive one (delete) asks first.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -138,7 +138,10 @@ class TasksScreen(ConsoleScreen):
 
     def _cells(self, task: Task) -> list[Any]:
         now = self.engine.clock.now()
-        zone = parse_zone(task.schedule.timezone)
+        try:
+            zone = parse_zone(task.schedule.timezone)
+        except PatchwatchError:
+            zone = UTC  # a broken task (a zone this machine no longer knows) still gets its row
         nxt = self._next.get(task.id)
         last = self._last.get(task.id)
         if last is None:

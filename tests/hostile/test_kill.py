@@ -27,9 +27,10 @@ from console.notify.channels import write_channels_file
 from console.sim.sinks import MailSink
 from hostile.fleet_thread import ROOT, ThreadFleet, patchwatch, setup_data
 
-SEED = 15
-KILLS = 20
-HOSTS = 240
+SEED = int(os.environ.get("PW_KILL_SEED", "15"))
+#: PW_KILL_HOSTS/PW_KILL_COUNT/PW_KILL_SEED run it bigger by hand (the README's 1,000-host claim).
+KILLS = int(os.environ.get("PW_KILL_COUNT", "20"))
+HOSTS = int(os.environ.get("PW_KILL_HOSTS", "240"))
 FAULTS = {"network_refused": 6, "permission_auth": 6, "tool_missing": 6, "service_lock": 6}
 PEOPLE = Path(__file__).parents[1] / "notify" / "fixtures" / "people.toml"
 NOTIFY = ('[notify]\nenabled = true\npolicies = ["execution_failed"]\nscenario = "patch-duty"\n'

@@ -67,3 +67,24 @@ def setup_data(data: Path, files: FleetFiles, user: str, task_toml: str) -> None
     task_file.write_text(task_toml)
     added = patchwatch("task", "add", "--file", str(task_file), data=data)
     assert added.returncode == 0, added.stderr
+
+
+class LoopThread:
+    """An event loop of its own in a thread: a mail sink served here answers at once, not behind the SSH work
+    of a few hundred simulated hosts (a late "250 OK" would widen the window between the sink recording a
+    message and the sender learning it was accepted, which no sender can close)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> LoopThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+
+    def call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(120)

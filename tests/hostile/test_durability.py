@@ -78,3 +78,16 @@ async def test_a_sent_notice_is_stored_as_sent_without_waiting_for_the_next_batc
             assert await until(stored_sent, timeout=5)
         finally:
             await engine.close()
+
+
+def test_the_sent_journal_survives_a_torn_last_line(tmp_path):
+    from console.store.sent_journal import SENT_JOURNAL, clear_sent, journal_sent, read_sent
+
+    journal_sent(tmp_path, "NT1", "2026-12-02T00:00:00+00:00")
+    journal_sent(tmp_path, "NT2", "2026-12-02T00:00:01+00:00")
+    with open(tmp_path / SENT_JOURNAL, "a", encoding="utf-8") as torn:
+        torn.write("NT3 2026-12-02T00:0\nNT")  # killed mid-line twice: a torn time, then a torn id
+    assert read_sent(tmp_path) == {"NT1": "2026-12-02T00:00:00+00:00", "NT2": "2026-12-02T00:00:01+00:00",
+                                   "NT3": ""}
+    clear_sent(tmp_path)
+    assert read_sent(tmp_path) == {}

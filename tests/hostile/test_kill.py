@@ -25,7 +25,7 @@ from pathlib import Path
 from console.engine import Engine
 from console.notify.channels import write_channels_file
 from console.sim.sinks import MailSink
-from hostile.fleet_thread import ROOT, ThreadFleet, patchwatch, setup_data
+from hostile.fleet_thread import ROOT, LoopThread, ThreadFleet, patchwatch, setup_data
 
 SEED = int(os.environ.get("PW_KILL_SEED", "15"))
 #: PW_KILL_HOSTS/PW_KILL_COUNT/PW_KILL_SEED run it bigger by hand (the README's 1,000-host claim).
@@ -84,9 +84,9 @@ def test_sigkills_lose_nothing_shown_as_done(tmp_path):
     rng = random.Random(SEED)
     counts: Counter[str] = Counter()
     with ThreadFleet(tmp_path / "fleet", HOSTS, faults=FAULTS, seed=SEED, distros=["debian-12", "alpine-3.19"],
-                     packages=(0, 4)) as sim:
+                     packages=(0, 4)) as sim, LoopThread() as sink_loop:
         assert sim.fleet is not None and sim.files is not None
-        mail = sim.call(MailSink().start())
+        mail = sink_loop.call(MailSink().start())
         data = tmp_path / "data"
         setup_data(data, sim.files, sim.fleet.user, MANUAL)
         write_channels_file(data / "channels.toml", f'[email]\nurl = "{mail.url()}"\n')
@@ -119,7 +119,7 @@ def test_sigkills_lose_nothing_shown_as_done(tmp_path):
         assert patchwatch("task", "enable", "kill-manual", data=data).returncode == 0
         _events, _results, runs, _open = asyncio.run(stored(data))
         messages = list(mail.messages)
-        sim.call(mail.stop())
+        sink_loop.call(mail.stop())
 
     sent = Counter()
     for message in messages:

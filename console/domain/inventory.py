@@ -82,6 +82,10 @@ _CANONICAL = {
     _CREDENTIAL: _CREDENTIAL,
 }
 _CONNECTION_KEYS = (_HOST, _PORT, _USER, _CREDENTIAL)
+#: Ansible variables that pass options to ssh; one that reroutes the connection is refused (see _SSH_REFUSED).
+_SSH_ARGS_VARS = frozenset({"ansible_ssh_common_args", "ansible_ssh_extra_args", "ansible_ssh_args"})
+_REROUTE_RE = re.compile(r"(?i)\b(ProxyCommand|ProxyJump|LocalCommand|RemoteCommand)\b(?!\s*[= ]\s*none\b)|"
+                         r"(?<![\w-])-J\b")
 
 
 # --------------------------------------------------------------------------------------------------- errors
@@ -442,6 +446,13 @@ class _Ansible:
         """Record ``key=text`` into one definition (a host line, a vars section), checking connection values."""
         canonical = _CANONICAL.get(key)
         if canonical is None:
+            rerouted = _REROUTE_RE.search(text) if key in _SSH_ARGS_VARS else None
+            if rerouted is not None:
+                # Same rule as an ssh_config file: Patchwatch connects directly and would bypass it.
+                option = rerouted.group(1) or "-J (ProxyJump)"
+                self.problems.add(line, f"{key} sets {option}, which is not supported: Patchwatch connects to "
+                                        "each host directly and would bypass it")
+                return
             target[key] = _Value(text, line, key)
             return
         reason = _connection_value_problem(canonical, text)

@@ -114,3 +114,17 @@ def test_a_data_dir_that_is_a_file_exits_2(tmp_path, capsys):
     in_the_way.write_text("not a directory")
     assert main(["--data-dir", str(in_the_way), "task", "list"]) == 2
     assert "cannot be used as a data directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", ["-o ProxyCommand=\"ssh -W %h:%p bastion\"", "-J bastion", "-o ProxyJump=bastion"])
+def test_ansible_ssh_args_that_reroute_a_host_are_refused_too(args):
+    from console.domain.inventory import parse_inventory
+    from console.errors import ValidationError
+
+    with pytest.raises(ValidationError) as err:
+        parse_inventory(f"[web]\nw1 ansible_host=10.0.0.1\n[web:vars]\nansible_ssh_common_args='{args}'\n",
+                        source="hosts", fmt="ini")
+    assert "hosts:4: ansible_ssh_common_args sets" in str(err.value)
+    kept = parse_inventory("[web]\nw1 ansible_host=10.0.0.1 ansible_ssh_common_args='-o UserKnownHostsFile=/k'\n",
+                           source="hosts", fmt="ini")
+    assert kept[0].name == "w1"

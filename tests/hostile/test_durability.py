@@ -91,3 +91,39 @@ def test_the_sent_journal_survives_a_torn_last_line(tmp_path):
                                    "NT3": ""}
     clear_sent(tmp_path)
     assert read_sent(tmp_path) == {}
+
+
+async def test_a_broken_task_is_notified(tmp_path):
+    """The scheduler marking a task broken reaches the people on duty (as a missed-run notice)."""
+    from hostile.test_scheduler_isolation import plant
+
+    async with MailSink() as mail:
+        channels_file = write_channels_file(tmp_path / "channels.toml", f'[email]\nurl = "{mail.url()}"\n')
+        clock = ManualClock(utc("2026-11-26T00:00:00+00:00"))
+        data = tmp_path / "data"
+
+        def engine() -> Engine:
+            return Engine(data, clock=clock, channels_path=channels_file, jobs={"Scan_OS_Patch": NoIoJob()},
+                          notify_options={"coalesce": 0.05})
+
+        first = await engine().open()
+        await first.import_people(PEOPLE.read_text())
+        await first.upsert_instances(fleet(1, "all"))
+        await first.create_task(task_input("breaks", "0 * * * * ?", review={"required": True}, notify={
+            "enabled": True, "policies": ["execution_failed"], "scenario": "patch-duty", "roles": ["on-duty"],
+            "modes": ["email"]}))
+        await first.close()
+        plant(data, "breaks", review__expires_after=10**15)
+        second = await engine().open()
+        try:
+            scheduler = second.create_scheduler()
+            await scheduler.start()
+            await clock.advance(60)
+            await scheduler.tick()
+
+            async def mailed():
+                return [m for m in mail.messages if "cannot be scheduled" in (m.part("text/plain") or "")]
+
+            assert await until(mailed, timeout=10)
+        finally:
+            await second.close()

@@ -1,7 +1,8 @@
 """``patchwatch``: the command line. Every subcommand is a thin call into the engine.
 
 Exit codes: 0 ok; 1 the command worked but reports failures (a run failed, a scan found failed hosts);
-2 bad input (a rule was broken, an unknown task, a busy data directory). Listings take ``--json`` and then
+2 bad input (a rule was broken, an unknown task, a busy data directory); 3 the daemon's scheduler loop
+ended. Listings take ``--json`` and then
 print one JSON object per line.
 
 Why one module of this length: the parser and the thin command bodies read top to bottom as the CLI
@@ -19,16 +20,20 @@ import os
 import re
 import signal
 import sys
-import tomllib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from console import __version__
+from console import cli_options as opt
 from console.commands import command_line
 from console.datadir import require_data_dir
+from console.domain.input_files import parse_toml, read_text
+from console.domain.limits import check_instant
+from console.domain.terminal import json_safe, safe_text
 from console.errors import ConflictError, PatchwatchError, ValidationError
+from console.store.permissions import private_umask
 
 if TYPE_CHECKING:
     from console.engine.api import EngineAPI, EventStream
@@ -43,6 +48,10 @@ class CliError(Exception):
     """Bad command-line input that argparse could not catch; exit 2 with this message."""
 
 
+#: The daemon's exit code when its scheduler loop ended by itself (a bug): non-zero, so systemd restarts it.
+EXIT_SCHEDULER_DIED = 3
+
+
 def data_dir_of(args: argparse.Namespace) -> Path:
     return Path(args.data_dir or os.environ.get(DATA_ENV) or "data")
 
@@ -53,14 +62,18 @@ def paste_command(args: argparse.Namespace, *words: str) -> str:
 
 
 def _out(line: str = "") -> None:
-    print(line, flush=True)
+    # Every line passes here: what a host printed or an operator typed never reaches the terminal raw.
+    print(safe_text(line, multiline=True), flush=True)
 
 
 def _json_line(obj: Any) -> None:
-    print(json.dumps(obj, ensure_ascii=False, sort_keys=True, default=str), flush=True)
+    # JSON escapes C0 controls itself; C1 controls and bidi/format characters are escaped here (inside strings
+    # only, where ``\uXXXX`` is valid JSON).
+    print(json_safe(json.dumps(obj, ensure_ascii=False, sort_keys=True, default=str)), flush=True)
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> None:
+    rows = [[safe_text(cell) for cell in row] for row in rows]  # before measuring: escapes count in widths
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
@@ -86,6 +99,7 @@ def cmd_cron(args: argparse.Namespace) -> int:
             raise ValidationError.single("--from", f"must be an ISO-8601 date-time, got {args.from_!r}") from exc
         if start.tzinfo is None:
             start = start.replace(tzinfo=zone)
+        check_instant(start, "--from")
     else:
         start = datetime.now(UTC)
     fires = expr.next_fires(zone, start, args.next)
@@ -145,11 +159,9 @@ def _run_async(coro: Awaitable[int]) -> int:
 
 
 def read_input_file(path: Path, field: str) -> str:
-    """The text of an operator's input file; a missing or unreadable one is bad input naming the field."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError.single(field, f"cannot read {path}: {exc.strerror or exc}") from exc
+    """The text of an operator's input file; a missing, unreadable, oversized or non-UTF-8 one is bad input
+    naming the field (console.domain.input_files)."""
+    return read_text(path, field)
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:
@@ -168,10 +180,7 @@ def _task_row(task: Any, next_fire: str) -> list[str]:
 
 def cmd_task_add(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    try:
-        data = tomllib.loads(read_input_file(path, "--file"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ValidationError.single("--file", f"{path} is not valid TOML: {exc}") from exc
+    data = parse_toml(read_input_file(path, "--file"), "--file", str(path))
 
     async def body(engine: EngineAPI) -> int:
         task = await engine.create_task(data)
@@ -191,15 +200,19 @@ def cmd_task_add(args: argparse.Namespace) -> int:
 def cmd_task_list(args: argparse.Namespace) -> int:
     async def body(engine: EngineAPI) -> int:
         rows = []
+        problems = await engine.task_problems()
         for task in await engine.list_tasks():
             fires = await engine.next_fires(task.id, 1)
-            nxt = fires[0].isoformat() if fires else ("expired" if task.schedule.is_expired(
-                engine.clock.now()) else "-")
+            expired = task.id not in problems and task.schedule.is_expired(engine.clock.now())
+            nxt = fires[0].isoformat() if fires else ("expired" if expired else "-")
             if args.json:
                 _json_line({**task.to_dict(), "next_fire": nxt, "description_of_schedule":
-                            task.schedule.describe()})
+                            task.schedule.describe(), "broken": problems.get(task.id)})
             else:
-                rows.append(_task_row(task, nxt))
+                row = _task_row(task, nxt)
+                if task.id in problems:
+                    row[-1] = f"broken: {problems[task.id]}"
+                rows.append(row)
         if not args.json:
             if rows:
                 _table(rows, ["NAME", "ID", "RISK", "SCHEDULE", "NEXT FIRE", "STATE"])
@@ -397,6 +410,11 @@ async def _follow_run(engine: EngineAPI, stream: EventStream, run_id: str, args:
                      f"task where it can wait: {paste_command(args, 'daemon')} (or the console), then "
                      f"{paste_command(args, 'resume', 'RUN')}")
                 return EXIT_FAILURES
+        # wait_run returned once the run and its events were committed: print the ones still in the stream.
+        while echo and not stream.empty():
+            event = stream.get_nowait()
+            if event.run_id == run_id:
+                _out(_event_line(event))
     finally:
         stream.close()
         if not waiter.done():
@@ -694,7 +712,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         offset = 0
         while True:  # page by page, so a large transcript is never held whole
             page = await engine.transcript_page(run.id, args.host, offset=offset)
-            sys.stdout.write(page.text)
+            sys.stdout.write(safe_text(page.text, multiline=True))  # a host's output, never raw
             printed = printed or bool(page.text)
             if page.at_end or page.next_offset <= offset:
                 break
@@ -758,7 +776,7 @@ def _parse_instant(value: str, field: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValidationError.single(field, f"must be an ISO-8601 date-time, got {value!r}") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return check_instant(moment if moment.tzinfo else moment.replace(tzinfo=UTC), field)
 
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
@@ -827,7 +845,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         queue = await engine.subscribe()
-        engine.create_scheduler().start_background()
+        scheduling = engine.create_scheduler().start_background()
         _out(f"patchwatch {__version__} daemon: data directory {engine.data_dir.resolve()}, pid {os.getpid()}, "
              f"serving {server.socket_path}")
 
@@ -836,7 +854,17 @@ def cmd_daemon(args: argparse.Namespace) -> int:
                 _out(_event_line(await queue.get()))
 
         printing = asyncio.create_task(printer())
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait([stopping, scheduling], return_when=asyncio.FIRST_COMPLETED)
+        if scheduling.done():
+            # The loop must never end by itself; if it does, exit non-zero so systemd (Restart=on-failure)
+            # starts a fresh daemon rather than leaving a process that fires nothing.
+            error = scheduling.exception() if not scheduling.cancelled() else None
+            print(f"patchwatch: the scheduler loop ended: {error!r}", file=sys.stderr, flush=True)
+            stopping.cancel()
+            await engine.close()
+            printing.cancel()
+            return EXIT_SCHEDULER_DIED
         _out("stopping: finishing the store writes")
         await server.stop()
         await engine.close()
@@ -1002,7 +1030,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cron", help="explain a cron expression and list its next fire times")
     p.add_argument("expression", help="Quartz (6-7 fields, seconds first) or crontab (5 fields), quoted")
     p.add_argument("--tz", default="UTC", help="time zone: IANA name or GMT+08:00 (default UTC)")
-    p.add_argument("--next", type=int, default=5, metavar="N", help="how many fire times (default 5)")
+    p.add_argument("--next", type=opt.number(1, 1000, integer=True), default=5, metavar="N",
+                   help="how many fire times (default 5)")
     p.add_argument("--from", dest="from_", metavar="ISO-DATETIME", help="list fires after this instant "
                    "(default now; without an offset it is read in --tz)")
     p.add_argument("--json", action="store_true", help="one JSON object")
@@ -1035,7 +1064,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="list runs, newest first")
     p.add_argument("--task", metavar="ID|NAME")
     p.add_argument("--state", metavar="STATE[,STATE]", help="e.g. failed,missed,interrupted")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=opt.LIMIT, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
 
@@ -1071,7 +1100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--kind", help="a kind or a prefix such as run. or host.")
     p.add_argument("--grep", metavar="TEXT", help="case-insensitive text anywhere in the event")
-    p.add_argument("--limit", type=int, default=200, help="the newest N (default 200)")
+    p.add_argument("--limit", type=opt.LIMIT, default=200, help="the newest N (default 200)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_events)
 
@@ -1108,7 +1137,7 @@ def build_parser() -> argparse.ArgumentParser:
     hsub = hk.add_subparsers(dest="hostkey_command", metavar="ACTION", required=True)
     p = hsub.add_parser("accept", help="show the key HOST presents now and, once confirmed, trust it from now on")
     p.add_argument("host", metavar="HOST", help="an inventory instance name, or an address")
-    p.add_argument("--port", type=int, help="port (default: the inventory's, else 22)")
+    p.add_argument("--port", type=opt.PORT, help="port (default: the inventory's, else 22)")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--fingerprint", metavar="SHA256:...", help="trust the key only if it has this fingerprint "
                      "(verified out of band); refused on mismatch. For scripts")
@@ -1120,9 +1149,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--known-hosts", metavar="FILE", help="default: ~/.ssh/known_hosts (+ the data directory's)")
     p.add_argument("--identity", metavar="KEY", help="private key file (default: ssh-agent or ~/.ssh keys)")
     p.add_argument("--user", metavar="U", help="SSH user for hosts the inventory gives none")
-    p.add_argument("--concurrency", type=int, default=50, metavar="N")
-    p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="connect and login timeout")
-    p.add_argument("--command-timeout", type=float, default=300.0, metavar="S")
+    p.add_argument("--concurrency", type=opt.CONCURRENCY, default=50, metavar="N")
+    p.add_argument("--timeout", type=opt.TIMEOUT, default=10.0, metavar="S", help="connect and login timeout")
+    p.add_argument("--command-timeout", type=opt.TIMEOUT, default=300.0, metavar="S")
     p.add_argument("--refresh", action="store_true", help="refresh package metadata first (needs root or --sudo)")
     p.add_argument("--sudo", action="store_true", help="use sudo -n for root steps")
     p.add_argument("--json", action="store_true", help="one JSON object per host as it finishes")
@@ -1142,8 +1171,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="simulated SSH hosts on loopback, for trying Patchwatch out")
     ssub = sim.add_subparsers(dest="sim_command", metavar="ACTION", required=True)
     p = ssub.add_parser("fleet", help="serve N simulated hosts until Ctrl-C; writes inventory, known_hosts, key")
-    p.add_argument("-n", type=int, default=20, metavar="N")
-    p.add_argument("--faults", type=float, default=0.0, metavar="FRACTION", help="share of faulty hosts, 0-1")
+    p.add_argument("-n", type=opt.number(1, 10000, integer=True), default=20, metavar="N")
+    p.add_argument("--faults", type=opt.number(0, 1), default=0.0, metavar="FRACTION",
+                   help="share of faulty hosts, 0-1")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, metavar="DIR")
     p.set_defaults(func=cmd_sim_fleet)
@@ -1170,7 +1200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("notifications", help="the outbox: every notice with its status, attempts and latency")
     p.add_argument("--status", choices=["queued", "sending", "sent", "retrying", "failed", "abandoned"])
     p.add_argument("--run", metavar="RUN")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--limit", type=opt.LIMIT, default=100)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_notifications)
 
@@ -1182,7 +1212,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reset", action="store_true", help="start from an empty demo data directory")
     p.add_argument("--headless", action="store_true", help="no console: print events (and what the local "
                    "servers received) until Ctrl-C")
-    p.add_argument("--for", dest="for_", type=float, metavar="SECONDS", help="with --headless: stop after this long")
+    p.add_argument("--for", dest="for_", type=opt.number(0.1, 366 * 86400), metavar="SECONDS",
+                   help="with --headless: stop after this long")
     p.add_argument("--json", action="store_true", help="with --headless: one JSON object per line")
     p.set_defaults(func=cmd_demo)
 
@@ -1192,7 +1223,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("daemon", help="run the scheduler in the foreground and serve DATA_DIR/patchwatch.sock to "
                        "consoles and commands (stops cleanly on SIGTERM/SIGINT)")
-    p.add_argument("--grace", type=float, default=60.0, metavar="SECONDS",
+    p.add_argument("--grace", type=opt.GRACE, default=60.0, metavar="SECONDS",
                    help="a fire later than this is recorded as missed instead of run (default 60)")
     p.add_argument("--socket-mode", default="660", metavar="OCTAL",
                    help="mode of the socket file (default 660: the daemon's user and group)")
@@ -1213,6 +1244,7 @@ def _role_of(args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    private_umask()  # every file Patchwatch writes is the operator's only (console.store.permissions)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -1224,10 +1256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ValidationError as exc:
         for error in exc.errors:
-            print(f"error: {error.field}: {error.rule}", file=sys.stderr)
+            print(safe_text(f"error: {error.field}: {error.rule}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except PatchwatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(safe_text(f"error: {exc}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted (Ctrl+C)", file=sys.stderr)

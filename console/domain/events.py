@@ -27,6 +27,9 @@ class EventKind(StrEnum):
     TASK_DISABLED = "task.disabled"
     TASK_DELETED = "task.deleted"
     TASK_EXPIRED = "task.expired"
+    #: The scheduler could not compute the task's schedule (a value beyond what date arithmetic can hold): it no
+    #: longer fires until it is changed; the other tasks go on.
+    TASK_BROKEN = "task.broken"
 
     RUN_FIRED = "run.fired"
     RUN_MISSED = "run.missed"
@@ -100,6 +103,11 @@ class TaskDeleted(TypedDict, total=False):
 
 class TaskExpired(TypedDict, total=False):
     expires: str | None
+
+
+class TaskBroken(TypedDict, total=False):
+    #: the exception type and message the schedule computation raised
+    reason: str
 
 
 #: Every change of a run's state: where it came from and where it went (``from`` is a Python keyword, hence
@@ -230,6 +238,7 @@ PAYLOADS: dict[EventKind, type] = {
     EventKind.TASK_DISABLED: NoPayload,
     EventKind.TASK_DELETED: TaskDeleted,
     EventKind.TASK_EXPIRED: TaskExpired,
+    EventKind.TASK_BROKEN: TaskBroken,
     EventKind.RUN_FIRED: RunFired,
     EventKind.RUN_MISSED: RunMissed,
     EventKind.RUN_PENDING_REVIEW: RunPendingReview,

@@ -42,6 +42,7 @@ import ipaddress
 import json
 import re
 import string
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -51,6 +52,7 @@ from typing import Literal
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from console.domain.input_files import check_yaml_size
 from console.errors import FieldError, ValidationError
 from console.jobs import Target
 
@@ -80,6 +82,10 @@ _CANONICAL = {
     _CREDENTIAL: _CREDENTIAL,
 }
 _CONNECTION_KEYS = (_HOST, _PORT, _USER, _CREDENTIAL)
+#: Ansible variables that pass options to ssh; one that reroutes the connection is refused (see _SSH_REFUSED).
+_SSH_ARGS_VARS = frozenset({"ansible_ssh_common_args", "ansible_ssh_extra_args", "ansible_ssh_args"})
+_REROUTE_RE = re.compile(r"(?i)\b(ProxyCommand|ProxyJump|LocalCommand|RemoteCommand)\b(?!\s*[= ]\s*none\b)|"
+                         r"(?<![\w-])-J\b")
 
 
 # --------------------------------------------------------------------------------------------------- errors
@@ -246,6 +252,8 @@ def _connection_value_problem(canonical: str, text: str) -> str | None:
         return "is empty"
     if any(c.isspace() for c in text):
         return "contains whitespace"
+    if any(unicodedata.category(c).startswith("C") for c in text):
+        return "contains control or invisible format characters"
     return None
 
 
@@ -438,6 +446,13 @@ class _Ansible:
         """Record ``key=text`` into one definition (a host line, a vars section), checking connection values."""
         canonical = _CANONICAL.get(key)
         if canonical is None:
+            rerouted = _REROUTE_RE.search(text) if key in _SSH_ARGS_VARS else None
+            if rerouted is not None:
+                # Same rule as an ssh_config file: Patchwatch connects directly and would bypass it.
+                option = rerouted.group(1) or "-J (ProxyJump)"
+                self.problems.add(line, f"{key} sets {option}, which is not supported: Patchwatch connects to "
+                                        "each host directly and would bypass it")
+                return
             target[key] = _Value(text, line, key)
             return
         reason = _connection_value_problem(canonical, text)
@@ -858,6 +873,14 @@ def _parse_yaml(text: str, problems: _Problems) -> list[Target]:
         position = getattr(exc, "position", None)
         problems.add(text.count("\n", 0, position) + 1 if position is not None else None, f"YAML error: {exc}")
         return []
+    except RecursionError:
+        problems.add(None, "YAML nested too deeply")
+        return []
+    try:
+        check_yaml_size(root)
+    except ValueError as exc:
+        problems.add(None, f"YAML {exc}")
+        return []
     if root is None:
         return []
     inv = _Ansible(problems)
@@ -877,6 +900,12 @@ def _parse_yaml(text: str, problems: _Problems) -> list[Target]:
 _SSH_LINE_RE = re.compile(r"^([A-Za-z][A-Za-z0-9]*)(?:\s*=\s*|\s+)(.*)$")
 _SSH_USED = {"hostname": "HostName", "port": "Port", "user": "User", "identityfile": "IdentityFile"}
 _SSH_CONFLICTING = ("hostname", "port", "user")
+#: Options that change how a host is reached or run local commands. Patchwatch connects directly and would
+#: silently bypass them (reaching a host the operator meant to reach through a jump host, directly), so a
+#: file that uses them is refused: the operator decides how to scan those hosts.
+_SSH_REFUSED = {"proxycommand": "ProxyCommand", "proxyjump": "ProxyJump", "localcommand": "LocalCommand",
+                "permitlocalcommand": "PermitLocalCommand", "remotecommand": "RemoteCommand",
+                "proxyusefdpass": "ProxyUseFdpass"}
 
 
 @dataclass
@@ -948,6 +977,11 @@ def _parse_ssh_config(text: str, problems: _Problems) -> list[Target]:
                 problems.add(number, f"{keyword} {args[0]} {reason}")
             elif current is not None and lower not in current.settings:
                 current.settings[lower] = (args[0], number)
+        elif lower in _SSH_REFUSED:
+            if not (lower in ("proxycommand", "proxyjump", "permitlocalcommand") and args[0].lower() == "none"
+                    or lower == "permitlocalcommand" and args[0].lower() == "no"):
+                problems.add(number, f"{_SSH_REFUSED[lower]} is not supported: Patchwatch connects to each host "
+                                     "directly and would bypass it; remove the line, or scan those hosts another way")
         elif lower != "include":
             near = difflib.get_close_matches(lower, list(_SSH_USED), n=1, cutoff=0.8)
             if near:

@@ -9,6 +9,7 @@ Why one module of this length: every field of the reference system's task, with 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -18,6 +19,8 @@ from typing import Any
 
 from console.domain.cron import CronExpression, load_cron, parse_cron, simple_to_cron
 from console.domain.durations import parse_duration
+from console.domain.limits import check_instant
+from console.domain.terminal import has_unsafe
 from console.domain.timezones import canonical_zone, parse_zone
 from console.errors import FieldError, ValidationError
 
@@ -375,6 +378,10 @@ def task_from_input(data: Mapping[str, Any], *, task_id: str, now: datetime, act
     if not isinstance(description, str) or len(description) > 1000:
         c.add("description", "must be text of at most 1000 characters")
         description = ""
+    elif has_unsafe(description):
+        # Escapes, OSC 8 links and bidi overrides would reach every terminal that lists the task.
+        c.add("description", "must not contain control, escape or bidi/format characters (line breaks are fine)")
+        description = ""
     enabled = c.boolean("enabled", data.get("enabled"), True)
 
     schedule = _schedule_from_input(c, c.section(data, "schedule"), now)
@@ -439,9 +446,11 @@ def _schedule_from_input(c: _Collector, s: Mapping[str, Any], now: datetime) -> 
             c.add("schedule.at", "a single execution needs a date-time, e.g. 2026-12-05T03:15:00")
         elif zone is not None:
             try:
-                at = _local_instant(str(at_text), zone)
+                at = check_instant(_local_instant(str(at_text), zone), "schedule.at")
                 if at <= now:
                     c.add("schedule.at", f"must be in the future; {at_text} has passed")
+            except ValidationError as exc:
+                c.errors.extend(exc.errors)
             except ValueError:
                 c.add("schedule.at", f"must be an ISO date-time such as 2026-12-05T03:15:00, got {at_text!r}")
         cron_text, simple = None, None
@@ -449,7 +458,7 @@ def _schedule_from_input(c: _Collector, s: Mapping[str, Any], now: datetime) -> 
     expires_text = s.get("expires") or None
     if expires_text is not None and zone is not None:
         try:
-            expires = _local_instant(str(expires_text), zone)
+            expires = check_instant(_local_instant(str(expires_text), zone), "schedule.expires")
             if expires <= now:
                 c.add("schedule.expires", f"must be in the future; {expires_text} has passed")
             elif expr is not None and expr.next_after(zone, now) is not None:
@@ -457,6 +466,8 @@ def _schedule_from_input(c: _Collector, s: Mapping[str, Any], now: datetime) -> 
                 if first is not None and first > expires:
                     c.add("schedule.expires",
                           f"is before the first fire ({first.isoformat()}): the task would never run")
+        except ValidationError as exc:
+            c.errors.extend(exc.errors)
         except ValueError:
             c.add("schedule.expires", f"must be an ISO date-time such as 2027-12-31T23:59:59, got {expires_text!r}")
     if expr is not None and zone is not None and expr.next_after(zone, now) is None:
@@ -502,7 +513,7 @@ def _job_from_input(c: _Collector, j: Mapping[str, Any]) -> JobSpec:
                 spec.kind is int and not isinstance(value, int)):
             c.add(where, f"must be a {'whole number' if spec.kind is int else 'number'}, got {value!r}")
             continue
-        elif (spec.minimum is not None and value < spec.minimum) or (
+        elif not math.isfinite(value) or (spec.minimum is not None and value < spec.minimum) or (
                 spec.maximum is not None and value > spec.maximum):
             c.add(where, f"must be between {spec.minimum:g} and {spec.maximum:g}, got {value!r}")
             continue

@@ -61,6 +61,9 @@ class EngineAPI(Protocol):
 
     async def next_fires(self, ref: str, count: int = 5) -> list[datetime]: ...
 
+    # tasks the scheduler marked broken (their schedule cannot be computed), id -> reason: shown as their state
+    async def task_problems(self) -> dict[str, str]: ...
+
     # inventory, credentials, host keys
     async def import_inventory(self, text: str, *, source: str = "inventory", fmt: str = "auto",
                                actor: str | None = None) -> list[Target]: ...

@@ -5,6 +5,14 @@ subscriber, the trace and a client resuming a stream all see the same numbers, s
 continued across restarts. It hands each published event to the store's write buffer (the trace) and to
 every subscription.
 
+Committed first: a subscription made with ``committed=True`` (every client: ``run --wait``, the daemon's
+output, the console) is handed an event only once the store has committed it (the data store calls
+:meth:`EventBroker.committed` after each successful batch write, which writes host results and run progress
+before the events that announce them). So whatever a client printed as done survives a SIGKILL; the price is
+at most one flush interval (0.5 s) of delay. The engine's own services subscribe uncommitted (they act on
+events, they do not show them). ``engine.store_error``/``engine.store_recovered`` are about the disk itself and
+reach everyone at once: while the disk refuses writes nothing else would arrive.
+
 A subscription is a bounded queue (or an unbounded one, for the engine's own services, which must see
 everything). When a bounded one overflows the broker does not drop events silently: it empties the queue and
 delivers one ``stream.lagged`` event carrying the last sequence number the subscriber was given, so the
@@ -14,6 +22,7 @@ subscriber knows it must re-read (resync) from the trace.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -23,14 +32,20 @@ from console.domain.events import Event, EventKind, check_payload
 
 #: Queue bound of a live subscriber (a console, a CLI follower): past it, it is told it lagged.
 DEFAULT_CAPACITY = 50_000
+#: Kinds a committed subscriber gets at once: they report on the store itself (it may be refusing writes).
+UNHELD = frozenset({EventKind.STORE_ERROR, EventKind.STORE_RECOVERED})
 
 
 class Subscription:
     """Events published after the subscription started, in order; ``stream.lagged`` when it fell behind."""
 
-    def __init__(self, broker: EventBroker, capacity: int | None) -> None:
+    def __init__(self, broker: EventBroker, capacity: int | None, *, committed: bool = False) -> None:
         self._broker = broker
         self.capacity = capacity
+        #: given events only once they are on disk (see the module docstring)
+        self.committed = committed
+        #: events numbered up to this were published before the subscription began
+        self.start_seq = broker.last_seq
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._last_seq = 0
         self._lagged = False
@@ -91,6 +106,8 @@ class EventBroker:
         self._next_seq = next_seq
         self._record = record
         self._subscriptions: set[Subscription] = set()
+        #: published, not yet committed: committed subscribers get them from :meth:`committed`
+        self._held: deque[Event] = deque()
 
     @property
     def last_seq(self) -> int:
@@ -106,15 +123,29 @@ class EventBroker:
                       run_id=run_id, host=host, actor=actor, data=payload, id=ids.new_id(ids.EVENT),
                       seq=self._next_seq)
         self._next_seq += 1
+        held = self._record is not None and kind not in UNHELD
         if self._record is not None:
             self._record(event.to_dict())
+        if held:
+            self._held.append(event)
         for subscription in list(self._subscriptions):
-            subscription.offer(event)
+            if not (held and subscription.committed):
+                subscription.offer(event)
         return event
 
-    def subscribe(self, *, capacity: int | None = DEFAULT_CAPACITY) -> Subscription:
-        """Every event published from now on (``capacity=None``: never lags; for the engine's own services)."""
-        subscription = Subscription(self, capacity)
+    def committed(self, up_to_seq: int) -> None:
+        """The store committed every event numbered up to ``up_to_seq``: hand them to committed subscribers."""
+        committed_subs = [s for s in self._subscriptions if s.committed]
+        while self._held and self._held[0].seq <= up_to_seq:
+            event = self._held.popleft()
+            for subscription in committed_subs:
+                if event.seq > subscription.start_seq:
+                    subscription.offer(event)
+
+    def subscribe(self, *, capacity: int | None = DEFAULT_CAPACITY, committed: bool = False) -> Subscription:
+        """Every event published from now on (``capacity=None``: never lags; for the engine's own services;
+        ``committed``: only once stored, for anything that shows events to people)."""
+        subscription = Subscription(self, capacity, committed=committed)
         self._subscriptions.add(subscription)
         return subscription
 

@@ -31,7 +31,7 @@ from console.engine.reports import ReportService, retention_from_env
 from console.engine.runs import RunCoordinator
 from console.engine.stream import ResumedStream
 from console.engine.tasks import TaskCatalogue
-from console.errors import ConflictError
+from console.errors import ConflictError, ValidationError
 from console.jobs import Job, Target
 from console.notify.outbox import OutboxRecord
 from console.notify.people import Directory
@@ -43,6 +43,7 @@ from console.scan.job import ScanOsPatchJob
 from console.scheduler.scheduler import Scheduler
 from console.store import DataDirLock
 from console.store.datastore import DataStore
+from console.store.permissions import secure_data_dir
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -103,8 +104,8 @@ class _SchedulerHost:
         return self._tasks.snapshot()
 
     def publish(self, kind: EventKind, message: str, *, task_id: str | None = None,
-                actor: str | None = None) -> Event:
-        return self._broker.publish(kind, message, task_id=task_id, actor=actor)
+                actor: str | None = None, data: dict[str, Any] | None = None) -> Event:
+        return self._broker.publish(kind, message, task_id=task_id, actor=actor, data=data)
 
     async def flush(self) -> None:
         await self._store.flush()
@@ -153,8 +154,13 @@ class Engine:
     async def open(self) -> Engine:
         """Take the data directory, build the services, and turn runs a dead process left behind into
         ``interrupted``. Raises DataDirLockedError when another process owns the directory."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, a read-only parent: bad input, not a traceback
+            raise ValidationError.single("--data-dir", f"{self.data_dir} cannot be used as a data directory: "
+                                                       f"{exc.strerror or exc}") from None
         if not self.read_only:
+            secure_data_dir(self.data_dir)  # 0700, before the lock file and the store are written
             self._lock = DataDirLock(self.data_dir)
             self._lock.acquire()
         try:
@@ -168,6 +174,7 @@ class Engine:
                                   record=None if self.read_only else self.store.buffer_event)
         self.store.on_write_failed = self._write_failed
         self.store.on_write_recovered = self._write_recovered
+        self.store.on_events_committed = self.broker.committed
         self.tasks = TaskCatalogue(self.store, self.broker, self.clock)
         self.fleet = FleetService(self.store, self.broker, self.data_dir)
         await self.tasks.load()
@@ -284,8 +291,9 @@ class Engine:
     # ------------------------------------------------------------------ events
 
     async def subscribe(self, *, after_seq: int | None = None) -> ResumedStream:
-        """Events from now on; with ``after_seq``, first every stored event after that sequence number."""
-        live = self.broker.subscribe()
+        """Events from now on, each once it is committed (console.engine.broker); with ``after_seq``, first every
+        stored event after that sequence number."""
+        live = self.broker.subscribe(committed=True)
         backlog: list[Event] = []
         if after_seq is not None:
             await self.store.flush_if_dirty()
@@ -293,8 +301,8 @@ class Engine:
         return ResumedStream(live, backlog, after_seq or 0)
 
     def subscribe_live(self) -> Subscription:
-        """Events from now on (in-process consumers: the daemon's printer, the demo)."""
-        return self.broker.subscribe()
+        """Events from now on, each once it is committed (in-process consumers: the daemon's printer, the demo)."""
+        return self.broker.subscribe(committed=True)
 
     async def query_events(self, *, since: str | None = None, until: str | None = None, task_id: str | None = None,
                            run_id: str | None = None, host: str | None = None, kind: str | None = None,
@@ -347,6 +355,9 @@ class Engine:
 
     async def next_fires(self, ref: str, count: int = 5) -> list[datetime]:
         return self.tasks.next_fires(ref, count)
+
+    async def task_problems(self) -> dict[str, str]:
+        return await self.tasks.problems()
 
     # ------------------------------------------------------------------ inventory, credentials, host keys
 
@@ -466,8 +477,11 @@ class Engine:
                               size=size)
 
     async def wait_run(self, run_id: str, timeout: float | None = None) -> Run:
-        """Wait until ``run_id`` reaches a terminal state; return it."""
-        return await self.runs.wait(run_id, timeout)
+        """Wait until ``run_id`` reaches a terminal state and is committed with its events (so a subscriber has
+        been given every event of it); return it."""
+        run = await self.runs.wait(run_id, timeout)
+        await self.store.flush_if_dirty()
+        return run
 
     # ------------------------------------------------------------------ reports
 

@@ -27,6 +27,7 @@ from console.domain import ids
 from console.domain.events import EventKind, transition_kind
 from console.domain.run import ALLOWED, HostResult, HostStatus, Run, RunState, Trigger
 from console.domain.task import Task
+from console.domain.terminal import check_note, clean_host_result
 from console.engine.broker import EventBroker
 from console.engine.fleet import FleetService
 from console.engine.tasks import TaskCatalogue
@@ -385,6 +386,7 @@ class RunCoordinator:
                              data={"batch": index, "batches": count, "hosts": hosts[:50], "size": len(hosts)})
 
     async def host_finished(self, run: Run, task: Task, result: HostResult, control: _RunControl) -> None:
+        clean_host_result(result)  # what a host printed never reaches a terminal raw (console.domain.terminal)
         if result.status is HostStatus.OK:
             run.hosts_ok += 1
         elif result.status is HostStatus.FAILED:
@@ -461,6 +463,7 @@ class RunCoordinator:
         return run
 
     async def review(self, run_id: str, approved: bool, *, actor: str, note: str | None) -> Run:
+        check_note(note)
         await self.get(run_id)
         run = self._open_run(run_id)
         if run.state is not RunState.PENDING_REVIEW:
@@ -500,6 +503,7 @@ class RunCoordinator:
         return upcoming
 
     async def acknowledge(self, run_id: str, *, actor: str, note: str | None = None) -> Run:
+        check_note(note)
         """An operator takes ownership of a failed, missed, interrupted or errored run."""
         run = await self.get(run_id)
         # Failures show up while a run is still going; an operator who has seen them may take them on then.

@@ -143,7 +143,9 @@ class TaskCatalogue:
         """A task's schedule (or enabled flag) changed: it fires from now on, never for past slots."""
         now = self._clock.now()
         next_fire = task.schedule.next_after(now) if task.enabled else None
-        await self.put_schedule_state(task.id, next_fire=next_fire, expired=task.schedule.is_expired(now))
+        # A change clears a ``broken`` mark: the new schedule was validated, the scheduler tries it afresh.
+        await self.put_schedule_state(task.id, next_fire=next_fire, expired=task.schedule.is_expired(now),
+                                      broken=None)
         self.on_schedule_changed()
 
     async def schedule_state(self, task_id: str) -> dict[str, Any]:
@@ -167,9 +169,21 @@ class TaskCatalogue:
         out: list[datetime] = []
         after = self._clock.now()
         while len(out) < count:
-            slot = task.schedule.next_after(after)
+            try:
+                slot = task.schedule.next_after(after)
+            except (ArithmeticError, ValueError, ValidationError):
+                break  # a schedule beyond date arithmetic: the scheduler marks it broken and says why
             if slot is None:
                 break
             out.append(slot)
             after = slot
         return out
+
+    async def problems(self) -> dict[str, str]:
+        """Why each broken task cannot be scheduled (task id -> reason); tasks that schedule fine are absent."""
+        ids = [t.id for t in self.snapshot()]
+
+        def read(repos: Repositories) -> dict[str, str]:
+            return {i: str(state["broken"]) for i in ids if (state := repos.schedule.get(i)).get("broken")}
+
+        return await self._store.call(read)

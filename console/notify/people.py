@@ -451,6 +451,8 @@ def parse_people_toml(text: str, source: str = "people.toml") -> Directory:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValidationError.single(source, f"not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise ValidationError.single(source, "nests arrays or tables too deeply") from None
     return _build(data, source)
 
 

@@ -44,6 +44,7 @@ from console.notify.notice import FIRST_FAILED, FailedHost, Notice, NoticeKind
 from console.notify.outbox import Attempt, OutboxRecord, OutboxStatus, RetryPolicy
 from console.notify.people import Directory, Person
 from console.store.datastore import DataStore
+from console.store.sent_journal import clear_sent, journal_sent, read_sent
 
 #: Modes tried, in this order, when a person states no preference.
 DEFAULT_MODE_ORDER = ("email", "dingtalk", "wecom", "sms")
@@ -207,13 +208,25 @@ class NotificationService:
 
     async def _recover_outbox(self) -> None:
         finished = frozenset({"sent", "failed", "abandoned"})
+        journal = read_sent(self._store.data_dir)
+        confirmed: dict[str, dict[str, Any]] = {}
         for doc in await self._store.call(lambda r: r.outbox.unfinished(finished)):
             record = OutboxRecord.from_dict(doc)
+            if record.id in journal:
+                # Accepted by its channel just before the last process died (console.store.sent_journal).
+                record.status, record.error = OutboxStatus.SENT, None
+                record.sent_at = journal[record.id] or self._clock.now().isoformat()
+                confirmed[record.id] = record.to_dict()
+                continue
             if record.status is OutboxStatus.SENDING:
                 record.status = OutboxStatus.RETRYING
                 record.error = "the process stopped while sending; sending again"
                 await self._save(record)
             self._pending[record.id] = record
+        if confirmed:
+            await self._store.call(lambda r: r.outbox.update_many(confirmed))
+        if journal and not self._store.read_only:
+            clear_sent(self._store.data_dir)
         # Unacknowledged alarms of the last day keep escalating after a restart.
         horizon = (self._clock.now() - timedelta(days=1)).isoformat()
 
@@ -305,6 +318,9 @@ class NotificationService:
             await self._run_notice(task, event, NoticeKind.MISSED, event.message, alarm=True)
         elif kind == EventKind.RUN_INTERRUPTED and (NotifyPolicy.INTERRUPTED in policies or on_failure):
             await self._run_notice(task, event, NoticeKind.INTERRUPTED, event.message, alarm=True)
+        elif kind == EventKind.TASK_BROKEN and (NotifyPolicy.MISSED in policies or on_failure):
+            # No run exists: every future slot of the task is missed until someone fixes it.
+            await self._run_notice(task, event, NoticeKind.MISSED, event.message, alarm=True)
 
     async def _host_failed(self, task: Task, event: Event) -> None:
         assert event.run_id is not None
@@ -537,11 +553,17 @@ class NotificationService:
         common = {"notification": record.id, "mode": record.mode, "person": record.person, "target": record.target,
                   "kind": record.kind, "attempts": len(record.attempts)}
         if ok:
+            # First of all, before anything can wait: a kill from here on must not send it again.
+            journal_sent(self._store.data_dir, record.id, now.isoformat())
             record.status, record.sent_at, record.error = OutboxStatus.SENT, now.isoformat(), None
             if record.detected_at:
                 record.latency_s = round((now - datetime.fromisoformat(record.detected_at)).total_seconds(), 3)
             self._pending.pop(record.id, None)
+            # Committed now, on its own, not with the next batch (which may be large, or wait behind one being
+            # written): a kill before that batch would send this notice again at the next start.
             await self._save(record)
+            doc = record.to_dict()
+            await self._store.call(lambda r: r.outbox.update_many({record.id: doc}))
             self._events.publish(
                 EventKind.NOTIFICATION_SENT, f"{record.kind} notice sent to {record.person} by {record.mode}"
                                + (f" ({record.latency_s:.2f} s after detection)" if record.latency_s is not None

@@ -45,6 +45,7 @@ from console.domain.taxonomy import Evidence, classify
 from console.jobs import RunCancelled, Target
 from console.scan.commands import COMMANDS, LIST_UPDATES_OK_EXIT, OS_RELEASE, Family, with_sudo
 from console.scan.credentials import LoadedCredential
+from console.scan.host_guard import guard_host
 from console.scan.parsers import OsInfo, ParseError, UpdateReport, parse_os_release, parse_reboot, parse_updates
 from console.scan.script import ScriptDemux, ScriptVariant, build_script, new_token, script_command
 from console.scan.transcript import BoundedTranscript
@@ -634,9 +635,10 @@ async def execute_plan(targets: Sequence[Target], policy: BatchPolicy,
                                       hint="add the profile with patchwatch credential add, or fix the instance's "
                                            "patchwatch_credential", batch=batch_index, finished_at=_iso(time.time()))
                 path = hooks.transcript_path(name)
-                return await scan_host(by_name[name], host_cred, options, run_id=run_id, task_id=task_id,
-                                       batch=batch_index, transcript_path=path,
-                                       transcript_label=relative(path) if relative and path else None)
+                return await guard_host(by_name[name], scan_host(  # one host's bad data fails that host only
+                    by_name[name], host_cred, options, run_id=run_id, task_id=task_id, batch=batch_index,
+                    transcript_path=path, transcript_label=relative(path) if relative and path else None),
+                    run_id=run_id, task_id=task_id, batch=batch_index)
 
     async def guarded(name: str, batch_index: int) -> HostResult | None:
         result = await one(name, batch_index)

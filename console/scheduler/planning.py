@@ -32,7 +32,8 @@ def due_slots(schedule: Schedule, next_fire: datetime, now: datetime, grace: tim
     """Split the slots from ``next_fire`` (inclusive) up to ``now`` into on-time and missed.
 
     A slot is on time while ``now - slot <= grace``; older ones were missed (the process was down or
-    blocked). ``next_fire`` must be a slot of ``schedule`` that has not been handled yet.
+    blocked). At most one slot is on time, the newest: older slots inside the grace are missed too, so the
+    whole gap is one record. ``next_fire`` must be a slot of ``schedule`` that has not been handled yet.
     """
     on_time: list[datetime] = []
     missed: list[datetime] = []
@@ -52,4 +53,11 @@ def due_slots(schedule: Schedule, next_fire: datetime, now: datetime, grace: tim
                 slot = schedule.next_after(now - grace - timedelta(microseconds=1))
                 continue
         slot = schedule.next_after(slot)
+    if len(on_time) > 1:
+        # Only the newest on-time slot fires. The older ones (a frequent task after downtime or a blocked loop)
+        # join the one missed record: firing them one after another found the first still running and made a
+        # "slot skipped" record, and a notice, for each.
+        older, on_time = on_time[:-1], on_time[-1:]
+        count += len(older)
+        missed = (missed + older)[:MISSED_LISTED]
     return DueSlots(on_time, missed, count, capped, slot)

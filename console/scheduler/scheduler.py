@@ -5,7 +5,10 @@ Guarantees:
   and at start-up the persisted next fire is moved past the newest slot any run of the task accounts for;
 - slots the process could not fire in time (downtime, a blocked loop) are never fired late: each task gets
   ONE ``missed`` record listing them, then, per task, nothing more (``skip``) or one run now (``run_once``);
-- expired tasks stop firing and an event says so once; reviews that nobody answered expire.
+- expired tasks stop firing and an event says so once; reviews that nobody answered expire;
+- one task never stops the others: a task whose schedule cannot be computed (an exception from its dates or
+  its fire) is marked broken in its schedule state with the reason (event ``task.broken``, notified like a
+  missed run), no longer fires until it is changed, and every other task fires on time.
 Time comes from the injected clock, so tests drive months of schedule in moments.
 """
 
@@ -20,6 +23,7 @@ from console.clock import Clock
 from console.domain.events import EventKind
 from console.domain.run import Run, Trigger
 from console.domain.task import MissedPolicy, Task
+from console.errors import StoreError
 from console.scheduler.planning import due_slots
 
 #: The loop wakes at least this often even when nothing is due, so a clock jump (suspend, NTP step) is
@@ -49,7 +53,7 @@ class SchedulerHost(Protocol):
     async def expire_reviews(self) -> datetime | None: ...
 
     def publish(self, kind: EventKind, message: str, *, task_id: str | None = None,
-                actor: str | None = None) -> object: ...
+                actor: str | None = None, data: dict[str, Any] | None = None) -> object: ...
 
     async def flush(self) -> None: ...
 
@@ -78,27 +82,54 @@ class Scheduler:
         """Load the persisted next fires; guard against firing a slot a run already accounts for."""
         now = self._clock.now()
         for task in self._host.task_snapshot():
-            state = await self._host.schedule_state(task.id)
-            raw = state.get("next_fire")
-            next_fire = datetime.fromisoformat(raw) if raw else None
-            if "next_fire" not in state and task.enabled:
-                next_fire = task.schedule.next_after(now)
-            latest = await self._host.latest_run(task.id)
-            if next_fire is not None and latest is not None and latest.slot_through:
-                handled = datetime.fromisoformat(latest.slot_through)
-                if next_fire <= handled:
-                    next_fire = task.schedule.next_after(handled)
-            self._next_fire[task.id] = next_fire if task.enabled else None
-            await self._host.put_schedule_state(task.id, next_fire=next_fire)
+            try:
+                await self._start_task(task, now)
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one task must never stop the scheduler
+                await self._mark_broken(task, exc)
         self._host.publish(EventKind.SCHEDULER_STARTED, f"scheduler started with {len(self._next_fire)} tasks",
                            actor="scheduler")
+
+    async def _start_task(self, task: Task, now: datetime) -> None:
+        state = await self._host.schedule_state(task.id)
+        if state.get("broken"):
+            self._next_fire[task.id] = None
+            return
+        raw = state.get("next_fire")
+        next_fire = datetime.fromisoformat(raw) if raw else None
+        if "next_fire" not in state and task.enabled:
+            next_fire = task.schedule.next_after(now)
+        latest = await self._host.latest_run(task.id)
+        if next_fire is not None and latest is not None and latest.slot_through:
+            handled = datetime.fromisoformat(latest.slot_through)
+            if next_fire <= handled:
+                next_fire = task.schedule.next_after(handled)
+        self._next_fire[task.id] = next_fire if task.enabled else None
+        await self._host.put_schedule_state(task.id, next_fire=next_fire)
+
+    async def _mark_broken(self, task: Task, exc: Exception) -> None:
+        """Stop firing ``task`` and say why, loudly and once; the loop goes on with the others."""
+        reason = f"{type(exc).__name__}: {exc}"[:300]
+        self._next_fire[task.id] = None
+        await self._host.put_schedule_state(task.id, next_fire=None, broken=reason)
+        self._host.publish(EventKind.TASK_BROKEN, f"task {task.name} cannot be scheduled and no longer fires "
+                           f"until it is changed: {reason}", task_id=task.id, actor="scheduler",
+                           data={"reason": reason})
+        await self._host.flush()
 
     async def tick(self) -> datetime:
         """Handle everything due at the clock's now; return when the loop should wake next."""
         now = self._clock.now()
         wake_at = now + MAX_SLEEP
         for task in sorted(self._host.task_snapshot(), key=lambda t: t.name):
-            next_fire = await self._handle_task(task, now)
+            try:
+                next_fire = await self._handle_task(task, now)
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one task must never stop the scheduler
+                await self._mark_broken(task, exc)
+                continue
             if next_fire is not None and next_fire < wake_at:
                 wake_at = next_fire
         review_deadline = await self._host.expire_reviews()
@@ -117,6 +148,9 @@ class Scheduler:
             self._next_fire[task.id] = None
             return None
         state = await engine.schedule_state(task.id)
+        if state.get("broken"):
+            self._next_fire[task.id] = None
+            return None
         if task.schedule.is_expired(now):
             if not state.get("expired"):
                 self._next_fire[task.id] = None
@@ -170,7 +204,8 @@ class Scheduler:
     async def stop(self) -> None:
         if self._loop_task is not None:
             self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # A loop that already died of an exception was reported by whoever watched it (the daemon exits 3).
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._loop_task
             self._loop_task = None
             self._host.publish(EventKind.SCHEDULER_STOPPED, "scheduler stopped", actor="scheduler")

@@ -119,6 +119,7 @@ ROUTES: tuple[Route, ...] = (
     # tasks
     Route("list_tasks", "GET", f"{_V}/tasks", VIEWER, many(record(Task))),
     Route("validate_task", "POST", f"{_V}/tasks/validate", VIEWER, record(Task), {"data": PLAIN, "task_id": PLAIN}),
+    Route("task_problems", "GET", f"{_V}/task-problems", VIEWER, PLAIN),
     Route("get_task", "GET", f"{_V}/tasks/{{ref}}", VIEWER, record(Task)),
     Route("next_fires", "GET", f"{_V}/tasks/{{ref}}/next-fires", VIEWER, many(DATETIME), {"count": INT}),
     Route("create_task", "POST", f"{_V}/tasks", ADMIN, record(Task), {"data": PLAIN}),

@@ -39,6 +39,7 @@ from console.server.protocol import (
     error_body,
 )
 from console.server.roles import Caller, Role, RoleBook, load_roles
+from console.store.permissions import admit_to_socket
 
 #: Default mode of the socket file: the daemon's user and group (roles decide the rest).
 DEFAULT_SOCKET_MODE = 0o660
@@ -85,7 +86,9 @@ class ApiServer:
         gid = grp.getgrnam(self.group).gr_gid if self.group else -1
         if gid != -1:
             os.chown(self.socket_path, -1, gid)
+            os.chown(self.socket_path.parent, -1, gid)
         os.chmod(self.socket_path, self.mode)
+        admit_to_socket(self.socket_path.parent, self.mode)
         return self
 
     async def stop(self) -> None:

@@ -52,6 +52,7 @@ from console.sim.distros import (
     respond,
     split_sudo,
 )
+from console.sim.hostile import hostile_reply
 
 __all__ = [
     "FAULTS",
@@ -870,6 +871,8 @@ class Fleet:
     client_key_path: Path | None = None
     files: FleetFiles | None = None
     _endpoints: list[_Endpoint] = field(default_factory=list, repr=False)
+    #: hosts whose every answer carries terminal escapes and markup (console.sim.hostile)
+    hostile: set[str] = field(default_factory=set)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
     _fillers: dict[str, str] = field(default_factory=dict, repr=False)
     _closed: bool = field(default=False, repr=False)
@@ -878,13 +881,14 @@ class Fleet:
 
     def respond(self, host: SimHost, command: str) -> Reply:
         """The healthy answer of ``host`` to ``command`` (faults are applied by the server)."""
-        return respond(
+        reply = respond(
             host.profile,
             host.packages,
             command,
             reboot_pending=host.reboot_pending,
             root=not self.sudo_mode,
         )
+        return hostile_reply(reply) if host.name in self.hostile else reply  # console.sim.hostile
 
     def filler_chunk(self, profile: DistroProfile) -> str:
         """About 64 KiB of list-format filler lines for ``profile``, built once per fleet."""

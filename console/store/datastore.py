@@ -40,6 +40,8 @@ class DataStore:
         self.flush_interval = flush_interval
         self.on_write_failed: Callable[[Exception, int], None] | None = None
         self.on_write_recovered: Callable[[int], None] | None = None
+        #: called with the highest ``seq`` of the events a batch just committed (the broker then shows them)
+        self.on_events_committed: Callable[[int], None] | None = None
         self._io: ThreadPoolExecutor | None = None
         self._store: Store | None = None
         self._repos: Repositories | None = None
@@ -186,17 +188,23 @@ class DataStore:
             except asyncio.CancelledError:
                 # The caller was cancelled (a run interrupted at shutdown): the batch is already out of the
                 # buffer, so the write goes on, and a failed one is put back when it ends.
-                writing.add_done_callback(lambda done: put_back(done.exception()) if done.exception() else None)
+                writing.add_done_callback(lambda done: put_back(done.exception()) if done.exception()
+                                          else self._events_committed(events))
                 raise
             error = writing.exception()
             if error is not None:
                 put_back(error)
                 return False
+            self._events_committed(events)
             if self._failing:
                 self._failing = False
                 if self.on_write_recovered is not None:
                     self.on_write_recovered(len(results) + len(runs) + len(outbox) + len(events))
             return True
+
+    def _events_committed(self, events: list[dict[str, Any]]) -> None:
+        if events and self.on_events_committed is not None:
+            self.on_events_committed(max(int(e.get("seq") or 0) for e in events))
 
     async def flush_if_dirty(self) -> None:
         if not self.read_only and self.dirty:

@@ -68,7 +68,7 @@ LAYERS = {
     "store": "store", "datadir": "store",
     "scheduler": "services", "notify": "services", "scan": "services", "sim": "services",
     "engine": "engine",
-    "tui": "ui", "cli": "ui", "demo": "ui", "__main__": "ui", "server": "ui",
+    "tui": "ui", "cli": "ui", "cli_options": "ui", "demo": "ui", "__main__": "ui", "server": "ui",
 }
 
 #: Inside the services layer, which service groups each group may import (besides itself).

@@ -301,7 +301,8 @@ async def test_timestamps_toggle():
     ("progress 10%\rprogress 100%", "progress 100%"),
     ("crlf line\r", "crlf line"),
     ("a\tb", "a       b"),
-    ("bell\x07", "bell\ufffd"),
+    ("bell\x07", "bell\\x07"),
+    ("C1 CSI \x9b2J and an override \u202e", "C1 CSI \\x9b2J and an override \\u202e"),
 ])
 def test_clean_line(raw, shown):
     assert clean_line(raw) == shown

@@ -32,6 +32,7 @@ from textual.widgets.data_table import CellDoesNotExist, RowKey
 from console.domain.durations import format_duration
 from console.domain.events import Event
 from console.domain.run import HostResult, HostStatus, Run, RunState
+from console.domain.terminal import safe_text
 from console.engine.api import EngineAPI, EventStream
 from console.errors import PatchwatchError
 from console.tui.screens import ConsoleScreen, go_back, read_only_banner
@@ -112,7 +113,7 @@ def format_event(event: Event) -> str:
 
 def plain(value: object) -> Text:
     """A table cell shown literally: host output and reasons may contain ``[``, which is markup to a str cell."""
-    return Text("" if value is None else str(value), end="")
+    return Text(safe_text(value), end="")  # and controls/bidi neutralised (console.domain.terminal)
 
 
 class SortCell(Text):

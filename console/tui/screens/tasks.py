@@ -7,7 +7,7 @@ change goes through the engine; a destructive one (delete) asks first.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -74,6 +74,8 @@ class TasksScreen(ConsoleScreen):
         self._tasks: dict[str, Task] = {}
         self._last: dict[str, Run | None] = {}
         self._next: dict[str, datetime | None] = {}
+        #: tasks the scheduler marked broken, id -> reason (shown as their state)
+        self._problems: dict[str, str] = {}
         self._filter = ""
 
     def compose(self) -> ComposeResult:
@@ -121,6 +123,7 @@ class TasksScreen(ConsoleScreen):
         """Reload all tasks (``only`` None) or the runs and next fires of the tasks in ``only``."""
         if only is None:
             self._tasks = {t.id: t for t in await self.engine.list_tasks()}
+            self._problems = await self.engine.task_problems()
             ids = set(self._tasks)
         else:
             ids = only & set(self._tasks)
@@ -136,7 +139,10 @@ class TasksScreen(ConsoleScreen):
 
     def _cells(self, task: Task) -> list[Any]:
         now = self.engine.clock.now()
-        zone = parse_zone(task.schedule.timezone)
+        try:
+            zone = parse_zone(task.schedule.timezone)
+        except PatchwatchError:
+            zone = UTC  # a broken task (a zone this machine no longer knows) still gets its row
         nxt = self._next.get(task.id)
         last = self._last.get(task.id)
         if last is None:
@@ -149,6 +155,8 @@ class TasksScreen(ConsoleScreen):
                              style=_RESULT_STYLE.get(last.state, ""))
         if not task.enabled:
             state = Text("disabled", style="dim")
+        elif task.id in self._problems:
+            state = Text("broken", style="bold red")
         elif task.schedule.is_expired(now):
             state = Text("expired", style="yellow")
         elif last is not None and last.state in (RunState.RUNNING, RunState.PAUSED, RunState.QUEUED,

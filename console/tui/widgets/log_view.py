@@ -44,6 +44,8 @@ from textual.strip import Strip
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
+from console.domain.terminal import safe_text
+
 __all__ = ["LogLines", "LogView", "clean_line"]
 
 #: Files up to this size are indexed at once (a 10 MB, 100,000-line file takes ~20 ms here); larger ones
@@ -54,13 +56,13 @@ _CHUNK = 1024 * 1024
 _PUBLISH_EVERY = 0.1
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _TIMESTAMP = re.compile(r"^\[?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?\]?\s+")
 
 
 def clean_line(raw: str) -> str:
     """What a raw transcript line looks like on a terminal: ANSI codes removed, a carriage return keeps only
-    what was written after it (progress bars), tabs expanded, other control characters made visible.
+    what was written after it (progress bars), tabs expanded, other control, C1 and bidi/format characters made
+    visible as escapes (console.domain.terminal.safe_text).
 
     Hosts print anything; a stray escape sequence must not repaint the console.
     """
@@ -72,7 +74,7 @@ def clean_line(raw: str) -> str:
         raw = _ANSI.sub("", raw)
     if "\t" in raw:
         raw = raw.expandtabs(8)
-    return _CONTROL.sub("\ufffd", raw)
+    return safe_text(raw)  # the shared rule: controls, C1, bidi overrides shown as visible escapes
 
 
 def _split_text(text: str) -> list[str]:

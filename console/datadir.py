@@ -61,7 +61,12 @@ def require_data_dir(path: Path, *, explicit: bool) -> None:
     if is_data_dir(path):
         return
     shown = str(path) if path.is_absolute() else f"{path} ({path.resolve()})"
-    why = "it does not exist" if not path.exists() else f"it has no {MAIN_FILE_NAME}"
+    if not path.exists():
+        why = "it does not exist"
+    elif not path.is_dir():
+        why = "it is a file, so it cannot be used as a data directory"
+    else:
+        why = f"it has no {MAIN_FILE_NAME}"
     rule = f"{shown} is not a Patchwatch data directory: {why}"
     if not explicit:
         rule += " (the default when neither --data-dir nor $PATCHWATCH_DATA is given)"

@@ -99,11 +99,17 @@ def test_commands_that_write_still_make_a_new_data_directory(tmp_path: Path):
 
 def test_json_into_head_prints_no_traceback(data: Path):
     """`patchwatch ... | head -1`: the reader goes away early; that is not an error worth a traceback."""
-    proc = subprocess.Popen([sys.executable, "-m", "console", "cron", "0 * * * * ?", "--next", "20000"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    assert proc.stdout is not None and proc.stderr is not None
-    first = proc.stdout.readline()
-    proc.stdout.close()
+    import fcntl
+
+    # A pipe of one page, so the 1,000 fire times (about 26 KB) cannot all fit before the reader goes away.
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
+    proc = subprocess.Popen([sys.executable, "-m", "console", "cron", "0 * * * * ?", "--next", "1000"],
+                            stdout=write_end, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    os.close(write_end)
+    assert proc.stderr is not None
+    with os.fdopen(read_end, encoding="utf-8") as reader:
+        first = reader.readline()
     err = proc.stderr.read()
     proc.wait(60)
     assert first.startswith("every minute"), first

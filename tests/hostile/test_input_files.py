@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from console.cli import main
+from console.datadir import is_data_dir
 
 BOMB = "all:\n  vars:\n    a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
     f"    {n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
@@ -40,8 +41,11 @@ def test_bad_files_exit_2_naming_the_rule_and_store_nothing(tmp_path, capsys, ar
     err = capsys.readouterr().err
     assert code == 2, err
     assert expected in err and "Traceback" not in err
-    assert main(["--data-dir", str(data), "task", "list", "--json"]) == 0
-    assert capsys.readouterr().out == ""
+    # Nothing stored: no data directory was made (a read command refuses one that does not exist), or it
+    # holds no task.
+    if is_data_dir(data):
+        assert main(["--data-dir", str(data), "task", "list", "--json"]) == 0
+        assert capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("args", [

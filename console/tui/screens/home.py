@@ -32,7 +32,7 @@ from console.domain.run import Run, RunState
 from console.domain.task import Task
 from console.domain.timezones import parse_zone, zone_label
 from console.engine.api import EngineAPI
-from console.errors import PatchwatchError
+from console.errors import DisconnectedError, PatchwatchError
 from console.tui.screens import ConsoleScreen
 from console.tui.widgets.footer import ConsoleFooter
 from console.tui.widgets.home_failures import (
@@ -203,7 +203,13 @@ class HomeScreen(ConsoleScreen):
                 await asyncio.sleep(COALESCE_SECONDS)
                 while not queue.empty() and len(batch) < 20_000:
                     batch.append(queue.get_nowait())
-                await self._apply_events(batch)
+                try:
+                    await self._apply_events(batch)
+                except DisconnectedError:
+                    # The daemon went away while this batch was read (its stream.disconnected comes with or
+                    # after it): show what is known now; after the reconnect the dashboard reloads.
+                    with self.app.batch_update():
+                        self._render_summary()
         finally:
             queue.close()
 

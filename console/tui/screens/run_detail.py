@@ -18,6 +18,7 @@ Why one module of this length: one screen (hosts table, log pane, run controls) 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -34,7 +35,7 @@ from console.domain.events import Event
 from console.domain.run import HostResult, HostStatus, Run, RunState
 from console.domain.terminal import safe_text
 from console.engine.api import EngineAPI, EventStream
-from console.errors import PatchwatchError
+from console.errors import DisconnectedError, PatchwatchError
 from console.tui.screens import ConsoleScreen, go_back, read_only_banner
 from console.tui.widgets.columns import plan_columns
 from console.tui.widgets.footer import ConsoleFooter
@@ -189,7 +190,9 @@ async def consume_events(engine: EngineAPI, queue: EventStream,
             batch = [await queue.get()]
             while not queue.empty():
                 batch.append(queue.get_nowait())
-            await handle(batch)
+            # The daemon going away mid-batch is not this worker's end: the stream says so and resumes.
+            with contextlib.suppress(DisconnectedError):
+                await handle(batch)
             await asyncio.sleep(pace)
     finally:
         queue.close()

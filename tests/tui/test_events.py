@@ -202,3 +202,19 @@ def test_live_filter_matches_like_the_engine():
     assert not EventFilter(run_id="RN2").matches(event)
     assert not EventFilter(host="host-2").matches(event)
     assert not EventFilter(task_id="ST2").matches(event)
+
+
+async def test_a_resize_with_events_shown_redraws_them_with_their_task_names(engine):
+    """Shrinking the terminal redraws the rows in the narrower layout (from names read earlier: a resize
+    cannot wait for the engine), and every row still names its task."""
+    app = Host(lambda: EventsScreen(engine, export_dir=engine.data_dir / "exports"))
+    async with app.run_test(size=(160, 45)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.table.row_count > 5)
+        wide = screen.layout_name
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: screen.layout_name != wide)
+        await pilot.pause(0.1)
+        assert screen.table.row_count == len(screen.events)
+        cells = [str(c) for key in screen.table.rows for c in screen.table.get_row(key)]
+        assert any("nightly-scan" in c for c in cells), "task names survive the new layout"

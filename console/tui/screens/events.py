@@ -208,6 +208,7 @@ class EventsScreen(ConsoleScreen):
         super().__init__(engine)
         #: Where ``x`` writes exports: chosen by whoever opened the console (the engine may be remote).
         self.export_dir = export_dir or Path.cwd() / "patchwatch-exports"
+        self._names: dict[str, str] = {}
         self.filter = EventFilter()
         self.limit = PAGE
         self.has_more = False
@@ -243,7 +244,7 @@ class EventsScreen(ConsoleScreen):
             if key in widths:
                 table.add_column(label, key=key, width=widths[key])
         if self.events:
-            names = self._task_names()
+            names = self._names  # a resize cannot wait for the engine: the names the rows were drawn with
             for event_id, event in self.events.items():
                 table.add_row(*self._row(event, self._ranks.get(event_id, 0), names), key=event_id)
             table.sort("at", key=lambda cell: cell.order, reverse=True)
@@ -337,7 +338,9 @@ class EventsScreen(ConsoleScreen):
         self._update_status()
 
     async def _task_names(self) -> dict[str, str]:
-        return {task.id: task.name for task in await self.engine.list_tasks()}
+        """Task names by id, read from the engine; kept for redrawing the rows in another layout."""
+        self._names = {task.id: task.name for task in await self.engine.list_tasks()}
+        return self._names
 
     def _row(self, event: Event, rank: float, names: dict[str, str]) -> list[Any]:
         """The cells of the columns the layout shows, cut to their widths with an ellipsis."""

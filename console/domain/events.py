@@ -49,6 +49,24 @@ class EventKind(StrEnum):
     BATCH_STARTED = "batch.started"
     HOST_FINISHED = "host.finished"
 
+    #: Alarms (console.domain.alarm): one per task and failure episode, kept by console.engine.alarms.
+    ALARM_OPENED = "alarm.opened"
+    ALARM_HOST_FAILING = "alarm.host_failing"
+    ALARM_HOST_RECOVERED = "alarm.host_recovered"
+    ALARM_PROBLEM = "alarm.problem"
+    #: A run of the alarm's task ended: what it changed in the alarm.
+    ALARM_UPDATED = "alarm.updated"
+    ALARM_ACKNOWLEDGED = "alarm.acknowledged"
+    ALARM_RETRIGGERED = "alarm.retriggered"
+    ALARM_ESCALATED = "alarm.escalated"
+    ALARM_REMINDED = "alarm.reminded"
+    #: Failures a silence held back are announced: the silence ended and the alarm is still open.
+    ALARM_RELEASED = "alarm.released"
+    ALARM_RESOLVED = "alarm.resolved"
+    SILENCE_CREATED = "silence.created"
+    SILENCE_EXPIRED = "silence.expired"
+    SILENCE_ENDED = "silence.ended"
+
     INVENTORY_CHANGED = "inventory.changed"
     INVENTORY_REMOVED = "inventory.removed"
     CREDENTIAL_SAVED = "credential.saved"
@@ -162,6 +180,52 @@ class HostFinished(TypedDict, total=False):
     total: int
 
 
+class AlarmPayload(TypedDict, total=False):
+    alarm: str
+    #: what opened it: failed, missed, interrupted, error, broken
+    cause: str
+    category: str | None
+    reason: str | None
+    consecutive: int
+    #: this failure is to be notified now (not silenced, not acknowledged, failed often enough in a row)
+    announce: bool
+    #: the first announcement of the alarm (the notice is ``execution_failed``; later ones are updates)
+    first: bool
+    #: the silence that held this failure back
+    silence: str | None
+    problem: str | None
+    detail: str
+    run_state: str
+    failing: int
+    recovered: int
+    new_failing: int
+    announced: int
+    hosts: list[str]
+    note: str | None
+    expires_at: str | None
+    acknowledged_by: str | None
+    step: int
+    loop: int
+    level: int
+    roles: list[str]
+    people: list[str]
+    modes: list[str]
+    resolved_reason: str
+    notified: list[str]
+
+
+class SilencePayload(TypedDict, total=False):
+    silence: str
+    task: str | None
+    host: str | None
+    category: str | None
+    starts_at: str
+    ends_at: str
+    reason: str
+    #: alarms with failures this silence covers when it was created / when it ended
+    alarms: list[str]
+
+
 class InventoryChanged(TypedDict, total=False):
     names: list[str]
     count: int
@@ -256,6 +320,8 @@ PAYLOADS: dict[EventKind, type] = {
     EventKind.RUN_ACKNOWLEDGED: RunAcknowledged,
     EventKind.BATCH_STARTED: BatchStarted,
     EventKind.HOST_FINISHED: HostFinished,
+    **{kind: AlarmPayload for kind in EventKind if kind.value.startswith("alarm.")},
+    **{kind: SilencePayload for kind in EventKind if kind.value.startswith("silence.")},
     EventKind.INVENTORY_CHANGED: InventoryChanged,
     EventKind.INVENTORY_REMOVED: InventoryChanged,
     EventKind.CREDENTIAL_SAVED: CredentialSaved,

@@ -21,10 +21,13 @@ from typing import Any, ParamSpec, TypeVar
 
 from console import actor as os_actor
 from console.clock import Clock, SystemClock
+from console.domain.alarm import Alarm, Silence
 from console.domain.coverage import CoverageReport
 from console.domain.events import Event, EventKind
 from console.domain.run import HostResult, Run, RunState, TranscriptPage, Trigger
 from console.domain.task import SCAN_OS_PATCH, Task
+from console.domain.terminal import check_note
+from console.engine.alarms import AlarmBook
 from console.engine.broker import EventBroker, Subscription
 from console.engine.fleet import FleetService
 from console.engine.reports import ReportService, retention_from_env
@@ -145,6 +148,7 @@ class Engine:
         self._lock: DataDirLock | None = None
         self.scheduler: Scheduler | None = None
         self.notifier: NotificationService | None = None
+        self.alarms: AlarmBook
         #: Notices still queued when the engine closed (they go out from the next owner of the directory).
         self.undelivered = 0
         self._opened = False
@@ -188,14 +192,18 @@ class Engine:
         self.reports = ReportService(self.store, self.broker, self.clock, self.tasks, self.fleet,
                                      retention_days=self._retention_days or retention_from_env())
         await self.reports.load()
+        self.alarms = AlarmBook(self.store, self.broker, self.clock, self.tasks)
+        await self.alarms.load()
         self._opened = True
         if not self.read_only:
+            # Listening before the recovery below, so runs found interrupted open alarms and are notified.
+            self.alarms.start()
             if self._notify:
-                # Started before the recovery below, so runs found interrupted are notified like failures.
                 self.notifier = NotificationService(self.store, self.broker, self.tasks, self.runs, self.clock,
                                                     self.channels_path, data_dir=self.data_dir,
-                                                    **self._notify_options)
+                                                    ledger=self.alarms, **self._notify_options)
                 await self.notifier.start()
+                self.alarms.policy_for = self.notifier.policy_for
                 self.tasks.check_recipients = self._check_recipients
                 self.reports.notifier = self.notifier
             await self.runs.recover_interrupted()
@@ -214,6 +222,8 @@ class Engine:
                 await self.scheduler.stop()
             await self.runs.shutdown()
             await self.reports.stop()
+            if not self.read_only:
+                await self.alarms.drain()
             if self.notifier is not None:
                 # Every event so far becomes a durable outbox record; what cannot go out now goes out at the
                 # next start.
@@ -439,6 +449,46 @@ class Engine:
     @_command
     async def acknowledge(self, run_id: str, *, actor: str | None = None, note: str | None = None) -> Run:
         return await self.runs.acknowledge(run_id, actor=actor or default_actor(), note=note)
+
+    # ------------------------------------------------------------------ alarms and silences
+
+    async def list_alarms(self, *, include_resolved: bool = False, limit: int = 200) -> list[Alarm]:
+        return self.alarms.list_alarms(include_resolved=include_resolved, limit=limit)
+
+    async def get_alarm(self, alarm_id: str) -> Alarm:
+        return self.alarms.get(alarm_id)
+
+    @_command
+    async def acknowledge_alarm(self, alarm_id: str, *, actor: str | None = None, note: str | None = None) -> Alarm:
+        check_note(note)
+        return await self.alarms.acknowledge(alarm_id, actor=actor or default_actor(), note=note)
+
+    @_command
+    async def rescan_alarm(self, alarm_id: str, *, actor: str | None = None) -> Run:
+        """A run of the alarm's task over only its hosts that are still failing."""
+        alarm = self.alarms.get(alarm_id)
+        hosts = [h.host for h in alarm.failing_hosts()]
+        if not alarm.is_open:
+            raise ConflictError(f"alarm {alarm.id} is resolved: nothing to re-scan")
+        if not hosts:
+            raise ConflictError(f"alarm {alarm.id} has no failing host to re-scan ({alarm.summary()}): use run-now "
+                                "for a run-level problem")
+        return await self.runs.fire(self.tasks.find(alarm.task_id), trigger=Trigger.RESCAN,
+                                    actor=actor or default_actor(), only_hosts=hosts, parent_run_id=alarm.latest_run)
+
+    async def list_silences(self, *, include_ended: bool = False) -> list[Silence]:
+        return self.alarms.silences(include_ended=include_ended)
+
+    @_command
+    async def add_silence(self, *, reason: str, ends_at: datetime, starts_at: datetime | None = None,
+                          task: str | None = None, host: str | None = None, category: str | None = None,
+                          actor: str | None = None) -> Silence:
+        return await self.alarms.add_silence(actor=actor or default_actor(), reason=reason, ends_at=ends_at,
+                                             starts_at=starts_at, task_ref=task, host=host, category=category)
+
+    @_command
+    async def expire_silence(self, silence_id: str, *, actor: str | None = None) -> Silence:
+        return await self.alarms.expire_silence(silence_id, actor=actor or default_actor())
 
     async def get_run(self, run_id: str) -> Run:
         return await self.runs.get(run_id)

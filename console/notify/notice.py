@@ -22,14 +22,15 @@ class NoticeKind(StrEnum):
     MISSED = "missed"
     INTERRUPTED = "interrupted"
     RECOVERED = "recovered"  # the first successful run after failures
-    ESCALATION = "escalation"  # a failure nobody acknowledged in time, sent to the next role
+    ESCALATION = "escalation"  # an alarm nobody acknowledged in time: a step of the scenario's escalation policy
+    REMINDER = "reminder"  # an alarm still open and unacknowledged (every ``repeat``), or re-triggered
     TEST = "test"  # patchwatch notify test
     DIGEST = "digest"  # the weekly or monthly coverage summary a role asked for (people.toml ``digest``)
 
 
 #: Kinds that report a problem (rendered as alarms, escalated when unacknowledged).
 ALARM_KINDS = frozenset({NoticeKind.EXECUTION_FAILED, NoticeKind.UPDATE, NoticeKind.SUMMARY, NoticeKind.MISSED,
-                         NoticeKind.INTERRUPTED, NoticeKind.ESCALATION, NoticeKind.PAUSED})
+                         NoticeKind.INTERRUPTED, NoticeKind.ESCALATION, NoticeKind.REMINDER, NoticeKind.PAUSED})
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class Notice:
     detail: str = ""
     logs_command: str = ""
     escalation_level: int = 0
+    #: The alarm this notice reports on (``patchwatch alarms ack ID`` takes it).
+    alarm_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +73,7 @@ class Notice:
             "total": self.total, "categories": dict(self.categories),
             "first_failed": [{"host": h.host, "category": h.category, "reason": h.reason} for h in self.first_failed],
             "detail": self.detail, "logs_command": self.logs_command, "escalation_level": self.escalation_level,
+            "alarm_id": self.alarm_id,
         }
 
     @classmethod
@@ -81,7 +85,7 @@ class Notice:
             categories=dict(data.get("categories", {})),
             first_failed=tuple(FailedHost(h["host"], h["category"], h["reason"]) for h in data.get("first_failed", ())),
             detail=data.get("detail", ""), logs_command=data.get("logs_command", ""),
-            escalation_level=int(data.get("escalation_level", 0)),
+            escalation_level=int(data.get("escalation_level", 0)), alarm_id=data.get("alarm_id"),
         )
 
 

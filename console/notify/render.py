@@ -247,6 +247,8 @@ def _summary(notice: Notice, cats_limit: int | None = None, detail_limit: int | 
     if kind is NoticeKind.ESCALATION:
         what = failures if notice.failed else (detail or f"run {state or 'failed'}")
         return f"nobody acknowledged: {what}"
+    if kind is NoticeKind.REMINDER:
+        return f"still failing, unacknowledged: {detail or failures}"
     if kind is NoticeKind.DIGEST:
         return detail.split(" · ")[0] if detail else "coverage summary"
     return "test notification, no action needed"
@@ -285,6 +287,9 @@ def _explanation(notice: Notice) -> str:
     if kind is NoticeKind.ESCALATION:
         return (f"Nobody acknowledged this alarm in time, so it is escalated to you (level "
                 f"{notice.escalation_level}). Please acknowledge it and take over.")
+    if kind is NoticeKind.REMINDER:
+        return ("This alarm is still open and nobody has acknowledged it (or an acknowledgement timed out). "
+                "Acknowledge it if you are on it; re-scan once the cause is fixed.")
     if kind is NoticeKind.DIGEST:
         return (f"Scan coverage and compliance over the period: {one_line(notice.detail)}. The full report: "
                 f"{one_line(notice.logs_command) or 'patchwatch report coverage'}.")

@@ -34,8 +34,9 @@ from typing import Any, Protocol
 from console.clock import Clock
 from console.commands import command_line
 from console.domain import ids
+from console.domain.alarm import EscalationPolicy, default_policy
 from console.domain.events import Event, EventKind, EventStream
-from console.domain.run import ALARM_STATES, Run, RunState
+from console.domain.run import Run, RunState
 from console.domain.task import NotifyPolicy, Task
 from console.errors import PatchwatchError, ValidationError
 from console.notify.channels import Channels, load_channels
@@ -70,27 +71,38 @@ class RunLookup(Protocol):
                      limit: int = 50) -> list[Run]: ...
 
 
+class AlarmLedger(Protocol):
+    """The alarm book, as the notifier needs it (console.engine.alarms.AlarmBook)."""
+
+    def record_notified(self, alarm_id: str, people: list[str]) -> None: ...
+
+    def latest_run_of(self, alarm_id: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a notice goes to: roles of the task's scenario, people by name, by modes (empty: the task's)."""
+
+    roles: tuple[str, ...] = ()
+    people: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()
+
+
 @dataclass
 class _RunState:
-    """What the service knows about one run while it notifies about it."""
+    """What the service knows about one run while it notifies about its announced failures."""
 
     task_id: str
+    alarm_id: str | None = None
+    #: the failures announced since the last notice of this run (named in the next one)
     failed: list[FailedHost] = field(default_factory=list)
-    failed_count: int = 0
-    total: int = 0
-    categories: dict[str, int] = field(default_factory=dict)
+    announced: int = 0
+    #: the run's failures are the first announcement of their alarm (``execution_failed``, else ``update``)
+    first_of_alarm: bool = False
     detected_at: str | None = None
     first_sent: bool = False
     last_update: float = 0.0
     timer: asyncio.Task[None] | None = None
-
-
-@dataclass
-class _Alarm:
-    task_id: str
-    run_id: str
-    notified_at: datetime
-    level: int = 0
 
 
 class NotificationService:
@@ -99,7 +111,8 @@ class NotificationService:
     def __init__(self, store: DataStore, events: EventBus, tasks: TaskLookup, runs: RunLookup, clock: Clock,
                  channels_path: Path | None, *, data_dir: Path, retry: RetryPolicy | None = None,
                  coalesce: float = 0.25, update_interval: float = 60.0, escalate_after: float = 900.0,
-                 max_escalations: int = 2, send_timeout: float = 10.0, concurrency: int = 16) -> None:
+                 max_escalations: int = 2, send_timeout: float = 10.0, concurrency: int = 16,
+                 ledger: AlarmLedger | None = None) -> None:
         self._store = store
         self._events = events
         self._task_lookup = tasks
@@ -121,9 +134,9 @@ class NotificationService:
         self._pending: dict[str, OutboxRecord] = {}
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._runs: dict[str, _RunState] = {}
-        self._alarms: dict[str, _Alarm] = {}
+        #: The alarm book the notices report to (who was notified of an alarm gets its ``recovered``).
+        self._ledger = ledger
         self._wake = asyncio.Event()
-        self._escalating = asyncio.Lock()
         self._queue: EventStream | None = None
         #: The event the consumer is handling now; shutdown waits for it rather than cutting it in half.
         self._handling: asyncio.Task[None] | None = None
@@ -140,9 +153,7 @@ class NotificationService:
         await self._recover_outbox()
         self._queue = self._events.subscribe(capacity=None)
         self._consumer = asyncio.create_task(self._consume(), name="notify-consume")
-        self._tasks = [self._consumer,
-                       asyncio.create_task(self._dispatch_loop(), name="notify-dispatch"),
-                       asyncio.create_task(self._escalation_loop(), name="notify-escalate")]
+        self._tasks = [self._consumer, asyncio.create_task(self._dispatch_loop(), name="notify-dispatch")]
 
     def reload_channels(self) -> None:
         """(Re)read the channels file; a broken file is reported loudly and notices fail visibly."""
@@ -177,8 +188,7 @@ class NotificationService:
         for run_id, state in list(self._runs.items()):
             if state.timer is not None and not state.timer.done():
                 state.timer.cancel()
-                if not state.first_sent:
-                    await self._first_failure_notice(run_id)
+                await (self._update_notice(run_id) if state.first_sent else self._first_failure_notice(run_id))
 
     async def deliver_pending(self, timeout: float) -> int:
         """Try to send every queued notice now, for at most ``timeout`` seconds; return how many are left.
@@ -227,36 +237,6 @@ class NotificationService:
             await self._store.call(lambda r: r.outbox.update_many(confirmed))
         if journal and not self._store.read_only:
             clear_sent(self._store.data_dir)
-        # Unacknowledged alarms of the last day keep escalating after a restart.
-        horizon = (self._clock.now() - timedelta(days=1)).isoformat()
-
-        for doc in reversed(await self._store.call(lambda r: r.outbox.created_since(horizon))):
-            if doc["kind"] in _ALARM_NOTICES and doc.get("run_id"):
-                alarm = self._alarms.get(doc["run_id"])
-                created = datetime.fromisoformat(doc["created_at"])
-                if alarm is None:
-                    self._alarms[doc["run_id"]] = _Alarm(doc["task_id"], doc["run_id"], created,
-                                                         doc.get("escalation_level", 0))
-                else:
-                    alarm.notified_at = max(alarm.notified_at, created)
-                    alarm.level = max(alarm.level, doc.get("escalation_level", 0))
-        for run_id, alarm in list(self._alarms.items()):
-            with contextlib.suppress(PatchwatchError):
-                if (await self._run_lookup.get(run_id)).acknowledged_by or await self._recovered_since(alarm):
-                    del self._alarms[run_id]
-
-    async def _recovered_since(self, alarm: _Alarm) -> bool:
-        """True when a run of the alarm's task succeeded after the alarm's run: nothing is failing any more.
-
-        The in-memory clearing on the ``recovered`` notice does not survive a restart; this check does (a
-        restart used to page the team lead about a task that had recovered before it)."""
-        alarm_run = await self._run_lookup.get(alarm.run_id)
-        for run in await self._run_lookup.newest(task_id=alarm.task_id, limit=20):
-            if run.id == alarm.run_id or run.created_at <= alarm_run.created_at:
-                break
-            if run.state is RunState.SUCCEEDED:
-                return True
-        return False
 
     # ------------------------------------------------------------------ people
 
@@ -296,17 +276,36 @@ class NotificationService:
         if kind.startswith("notification.") or event.task_id is None:
             return
         task = self._task_lookup.get(event.task_id)
-        if kind == EventKind.RUN_ACKNOWLEDGED and event.run_id:
-            self._alarms.pop(event.run_id, None)
-            return
         if task is None or not task.notify.enabled:
             return
         policies = set(task.notify.policies)
         on_failure = NotifyPolicy.EXECUTION_FAILED in policies
-        if kind == EventKind.HOST_FINISHED and event.data.get("status") == "failed" and on_failure and event.run_id:
+        data = event.data
+        if kind == EventKind.ALARM_HOST_FAILING and data.get("announce") and on_failure and event.run_id:
             await self._host_failed(task, event)
-        elif kind == EventKind.RUN_FINISHED and event.run_id:
-            await self._run_finished(task, event, policies)
+        elif kind == EventKind.ALARM_PROBLEM and data.get("announce"):
+            await self._problem_notice(task, event, policies)
+        elif kind == EventKind.ALARM_UPDATED and event.run_id:
+            await self._run_ended(task, event)
+        elif kind == EventKind.ALARM_RELEASED and on_failure:
+            await self._alarm_notice(task, event, NoticeKind.EXECUTION_FAILED if data.get("first")
+                                     else NoticeKind.UPDATE,
+                                     f"no silence covers these failures any more: {event.message}",
+                                     hosts=list(data.get("hosts") or ()))
+        elif kind == EventKind.ALARM_ESCALATED:
+            await self._alarm_notice(task, event, NoticeKind.ESCALATION, event.message,
+                                     level=int(data.get("level") or 1),
+                                     audience=Audience(tuple(data.get("roles") or ()), tuple(data.get("people") or ()),
+                                                       tuple(data.get("modes") or ())))
+        elif kind in (EventKind.ALARM_REMINDED, EventKind.ALARM_RETRIGGERED):
+            await self._alarm_notice(task, event, NoticeKind.REMINDER, event.message)
+        elif kind == EventKind.ALARM_RESOLVED and data.get("notified") and (
+                NotifyPolicy.RECOVERED in policies or on_failure):
+            await self._alarm_notice(task, event, NoticeKind.RECOVERED, event.message,
+                                     audience=Audience((), tuple(data.get("notified") or ()), ()))
+        elif kind == EventKind.RUN_FINISHED and event.run_id and data.get("state") == RunState.SUCCEEDED.value \
+                and NotifyPolicy.SUCCEEDED in policies:
+            await self._run_notice(task, event, NoticeKind.SUCCEEDED, event.message)
         elif kind == EventKind.RUN_STARTED and NotifyPolicy.STARTED in policies:
             await self._run_notice(task, event, NoticeKind.STARTED, "the run started")
         elif kind == EventKind.RUN_PAUSED and NotifyPolicy.PAUSED in policies:
@@ -314,21 +313,15 @@ class NotificationService:
         elif kind == EventKind.RUN_PENDING_REVIEW and NotifyPolicy.PENDING_REVIEW in policies:
             await self._run_notice(task, event, NoticeKind.PENDING_REVIEW,
                                    f"waiting for review until {event.data.get('deadline')}")
-        elif kind == EventKind.RUN_MISSED and (NotifyPolicy.MISSED in policies or on_failure):
-            await self._run_notice(task, event, NoticeKind.MISSED, event.message, alarm=True)
-        elif kind == EventKind.RUN_INTERRUPTED and (NotifyPolicy.INTERRUPTED in policies or on_failure):
-            await self._run_notice(task, event, NoticeKind.INTERRUPTED, event.message, alarm=True)
-        elif kind == EventKind.TASK_BROKEN and (NotifyPolicy.MISSED in policies or on_failure):
-            # No run exists: every future slot of the task is missed until someone fixes it.
-            await self._run_notice(task, event, NoticeKind.MISSED, event.message, alarm=True)
 
     async def _host_failed(self, task: Task, event: Event) -> None:
+        """An announced failure: the first of a run opens a short coalescing window, later ones are rate-limited
+        into updates."""
         assert event.run_id is not None
-        state = self._runs.setdefault(event.run_id, _RunState(task_id=task.id))
-        state.failed_count += 1
-        state.total = int(event.data.get("total") or state.total)
+        state = self._runs.setdefault(event.run_id, _RunState(task_id=task.id, alarm_id=event.data.get("alarm")))
+        state.first_of_alarm = state.first_of_alarm or bool(event.data.get("first"))
         category = event.data.get("category") or "unknown"
-        state.categories[category] = state.categories.get(category, 0) + 1
+        state.announced += 1
         if len(state.failed) < FIRST_FAILED:
             state.failed.append(FailedHost(event.host or "?", category, event.data.get("reason") or ""))
         if state.detected_at is None:
@@ -344,15 +337,24 @@ class NotificationService:
         await self._clock.sleep_until(self._clock.now() + timedelta(seconds=seconds))
         await action(run_id)
 
-    def _failure_notice(self, kind: NoticeKind, task: Task, run_id: str, state: _RunState | None,
-                        *, run_state: str | None = None, detail: str = "", level: int = 0) -> Notice:
+    def _failure_notice(self, kind: NoticeKind, task: Task, run: Run | None, failed: tuple[FailedHost, ...],
+                        *, detail: str = "", level: int = 0, alarm_id: str | None = None) -> Notice:
+        run_id = run.id if run else None
         return Notice(
             kind=kind, task_name=task.name, task_id=task.id, at=self._clock.now().isoformat(),
-            timezone=task.schedule.timezone, run_id=run_id, run_state=run_state,
-            failed=state.failed_count if state else 0, total=state.total if state else 0,
-            categories=dict(state.categories) if state else {}, first_failed=tuple(state.failed) if state else (),
-            detail=detail, logs_command=command_line(self._data_dir, "logs", run_id),
-            escalation_level=level)
+            timezone=task.schedule.timezone, run_id=run_id, run_state=run.state.value if run else None,
+            failed=run.hosts_failed if run else 0, total=run.hosts_total if run else 0,
+            categories=dict(run.categories) if run else {}, first_failed=failed,
+            detail=detail, logs_command=command_line(self._data_dir, "logs", run_id) if run_id else "",
+            escalation_level=level, alarm_id=alarm_id)
+
+    async def _run_of(self, run_id: str | None) -> Run | None:
+        if not run_id:
+            return None
+        try:
+            return await self._run_lookup.get(run_id)
+        except PatchwatchError:
+            return None
 
     async def _first_failure_notice(self, run_id: str) -> None:
         state = self._runs.get(run_id)
@@ -360,9 +362,14 @@ class NotificationService:
         if state is None or task is None or state.first_sent:
             return
         state.first_sent, state.last_update = True, time.monotonic()
-        notice = self._failure_notice(NoticeKind.EXECUTION_FAILED, task, run_id, state, run_state="running",
-                                      detail="the run is still going: more hosts may fail")
-        await self.queue_notice(task, notice, detected_at=state.detected_at, alarm=True)
+        run = await self._run_of(run_id)
+        if state.first_of_alarm:
+            kind, detail = NoticeKind.EXECUTION_FAILED, "the run is still going: more hosts may fail"
+        else:
+            kind, detail = NoticeKind.UPDATE, f"{state.announced} more host(s) failing in an open alarm"
+        notice = self._failure_notice(kind, task, run, tuple(state.failed), detail=detail, alarm_id=state.alarm_id)
+        state.failed = []
+        await self.queue_notice(task, notice, detected_at=state.detected_at)
 
     async def _update_notice(self, run_id: str) -> None:
         state = self._runs.get(run_id)
@@ -370,56 +377,91 @@ class NotificationService:
         if state is None or task is None:
             return
         state.last_update = time.monotonic()
-        notice = self._failure_notice(NoticeKind.UPDATE, task, run_id, state, run_state="running",
-                                      detail="more hosts failed since the last notice")
+        notice = self._failure_notice(NoticeKind.UPDATE, task, await self._run_of(run_id), tuple(state.failed),
+                                      detail="more hosts failed since the last notice", alarm_id=state.alarm_id)
+        state.failed = []
         await self.queue_notice(task, notice, detected_at=state.detected_at)
 
-    async def _run_finished(self, task: Task, event: Event, policies: set[NotifyPolicy]) -> None:
+    async def _run_ended(self, task: Task, event: Event) -> None:
+        """The alarm book has applied a run's end: a run that notified failures gets its summary."""
         assert event.run_id is not None
-        final = RunState(event.data.get("state", "error"))
         state = self._runs.pop(event.run_id, None)
-        if state is not None and state.timer is not None and not state.timer.done():
+        if state is None:
+            return
+        if state.timer is not None and not state.timer.done():
             state.timer.cancel()
-        if final in (RunState.FAILED, RunState.ERROR) and NotifyPolicy.EXECUTION_FAILED in policies:
-            run = await self._run_lookup.get(event.run_id)
-            state = state or _RunState(task_id=task.id, detected_at=event.at)
-            state.total = run.hosts_total
-            state.failed_count = run.hosts_failed
-            state.categories = dict(run.categories)
-            detail = f"run {final.value}" + (f": {run.error}" if run.error else "")
-            kind = NoticeKind.SUMMARY if state.first_sent else NoticeKind.EXECUTION_FAILED
-            notice = self._failure_notice(kind, task, event.run_id, state, run_state=final.value, detail=detail)
-            await self.queue_notice(task, notice, detected_at=state.detected_at or event.at,
-                                    alarm=not state.first_sent)
-        elif final is RunState.SUCCEEDED:
-            if NotifyPolicy.SUCCEEDED in policies:
-                await self._run_notice(task, event, NoticeKind.SUCCEEDED, event.message)
-            previous = [r for r in await self._run_lookup.newest(task_id=task.id, limit=5) if r.id != event.run_id]
-            if previous and previous[0].state in ALARM_STATES and (
-                    NotifyPolicy.RECOVERED in policies or NotifyPolicy.EXECUTION_FAILED in policies):
-                await self._run_notice(task, event, NoticeKind.RECOVERED,
-                                       f"the first successful run after {previous[0].state.value} run "
-                                       f"{previous[0].id}")
-                for run_id in [r for r, a in self._alarms.items() if a.task_id == task.id]:
-                    del self._alarms[run_id]
+            if not state.first_sent:
+                # The run ended inside the coalescing window: its first notice carries the final counts.
+                self._runs[event.run_id] = state
+                await self._first_failure_notice(event.run_id)
+                self._runs.pop(event.run_id, None)
+                return
+        if state.first_sent and NotifyPolicy.EXECUTION_FAILED in task.notify.policies:
+            run = await self._run_of(event.run_id)
+            final = event.data.get("run_state", "finished")
+            notice = self._failure_notice(NoticeKind.SUMMARY, task, run, tuple(state.failed),
+                                          detail=f"run {final}" + (f": {run.error}" if run and run.error else ""),
+                                          alarm_id=state.alarm_id)
+            await self.queue_notice(task, notice, detected_at=state.detected_at or event.at)
 
-    async def _run_notice(self, task: Task, event: Event, kind: NoticeKind, detail: str, *,
-                          alarm: bool = False) -> None:
-        run = await self._run_lookup.get(event.run_id) if event.run_id else None
-        state = _RunState(task_id=task.id, total=run.hosts_total if run else 0,
-                          failed_count=run.hosts_failed if run else 0,
-                          categories=dict(run.categories) if run else {})
-        notice = self._failure_notice(kind, task, event.run_id or "", state,
-                                      run_state=run.state.value if run else None, detail=detail)
-        await self.queue_notice(task, notice, detected_at=event.at, alarm=alarm)
+    async def _problem_notice(self, task: Task, event: Event, policies: set[NotifyPolicy]) -> None:
+        problem = event.data.get("problem")
+        on_failure = NotifyPolicy.EXECUTION_FAILED in policies
+        if problem == "interrupted" and (NotifyPolicy.INTERRUPTED in policies or on_failure):
+            kind = NoticeKind.INTERRUPTED
+        elif problem in ("missed", "broken") and (NotifyPolicy.MISSED in policies or on_failure):
+            kind = NoticeKind.MISSED
+        elif problem == "error" and on_failure:
+            kind = NoticeKind.EXECUTION_FAILED
+        else:
+            return
+        await self._alarm_notice(task, event, kind, str(event.data.get("detail") or event.message))
+
+    async def _alarm_notice(self, task: Task, event: Event, kind: NoticeKind, detail: str, *, level: int = 0,
+                            hosts: list[str] | None = None, audience: Audience | None = None) -> None:
+        """A notice about the alarm as a whole (its latest run's counts), to ``audience`` (default: the
+        task's own recipients)."""
+        run = await self._run_of(event.run_id)
+        if run is None and self._ledger is not None and event.data.get("alarm"):
+            run = await self._run_of(self._ledger.latest_run_of(str(event.data["alarm"])))
+        failed = tuple(FailedHost(h, "", "") for h in (hosts or ())[:FIRST_FAILED])
+        notice = self._failure_notice(kind, task, run, failed, detail=detail, level=level,
+                                      alarm_id=event.data.get("alarm"))
+        await self.queue_notice(task, notice, detected_at=event.at, audience=audience)
+
+    async def _run_notice(self, task: Task, event: Event, kind: NoticeKind, detail: str) -> None:
+        notice = self._failure_notice(kind, task, await self._run_of(event.run_id), (), detail=detail)
+        await self.queue_notice(task, notice, detected_at=event.at)
+
+    # ------------------------------------------------------------------ escalation policies
+
+    def policy_for(self, task: Task) -> EscalationPolicy:
+        """The escalation policy of ``task``'s shift scenario (people.toml), or the default one: the task's
+        recipients again with the next role after ``escalate_after``, ``max_escalations`` times."""
+        order: list[str] = []
+        if task.notify.scenario:
+            try:
+                scenario = self.directory.scenario(task.notify.scenario)
+            except ValidationError:
+                scenario = None
+            if scenario is not None:
+                policy = getattr(scenario, "escalation", None)  # TODO(merge issue3-work)
+                if policy is not None:
+                    return policy
+                order = [role.name for role in scenario.roles]
+        return default_policy(task.notify.roles, task.notify.people, order,
+                              escalate_after=int(self.escalate_after.total_seconds()),
+                              max_escalations=self.max_escalations)
 
     # ------------------------------------------------------------------ recipients and records
 
-    def recipients(self, task: Task, at: datetime, *, extra_roles: tuple[str, ...] = ()) -> tuple[list[Person], str]:
-        """The people to notify for ``task`` at ``at``, and a problem to report when nobody can be found."""
+    def recipients(self, task: Task, at: datetime, *, audience: Audience | None = None) -> tuple[list[Person], str]:
+        """The people to notify for ``task`` at ``at`` (its own recipients, or ``audience``), and a problem to
+        report when nobody can be found."""
         people: dict[str, Person] = {}
         problems: list[str] = []
-        roles = list(task.notify.roles) + [r for r in extra_roles if r not in task.notify.roles]
+        roles = list(audience.roles) if audience else list(task.notify.roles)
+        names = list(audience.people) if audience else list(task.notify.people)
         if task.notify.scenario:
             for role in roles:
                 try:
@@ -431,7 +473,7 @@ class NotificationService:
                     problems.append(f"nobody is on duty for role {role} of {task.notify.scenario} at {at.isoformat()}")
                 for person in on_duty:
                     people.setdefault(person.name, person)
-        for name in task.notify.people:
+        for name in names:
             try:
                 person = self.directory.person(name)
             except ValidationError as exc:
@@ -440,23 +482,24 @@ class NotificationService:
             people.setdefault(person.name, person)
         return list(people.values()), "; ".join(problems)
 
-    def _mode_order(self, task: Task, person: Person) -> list[str]:
+    def _mode_order(self, task: Task, person: Person, modes: tuple[str, ...] = ()) -> list[str]:
         preferred = list(person.modes) or list(DEFAULT_MODE_ORDER)
         configured = self.channels.modes() if self.channels else []
-        return [m for m in dict.fromkeys(list(task.notify.modes) + preferred + configured)]
+        return [m for m in dict.fromkeys(list(modes or task.notify.modes) + preferred + configured)]
 
     def _usable(self, mode: str, person: Person) -> bool:
         return self.channels is not None and self.channels.target(mode, person) is not None
 
-    async def queue_notice(self, task: Task, notice: Notice, *, detected_at: str | None, alarm: bool = False,
-                           extra_roles: tuple[str, ...] = ()) -> list[OutboxRecord]:
+    async def queue_notice(self, task: Task, notice: Notice, *, detected_at: str | None,
+                           audience: Audience | None = None) -> list[OutboxRecord]:
         """Resolve recipients now and record one outbox record per person and mode, then wake the sender."""
         at = datetime.fromisoformat(notice.at)
-        people, problem = self.recipients(task, at, extra_roles=extra_roles)
+        people, problem = self.recipients(task, at, audience=audience)
+        modes = (audience.modes if audience else ()) or task.notify.modes
         records: list[OutboxRecord] = []
         for person in people:
-            order = self._mode_order(task, person)
-            wanted = [m for m in task.notify.modes if self._usable(m, person)]
+            order = self._mode_order(task, person, modes)
+            wanted = [m for m in modes if self._usable(m, person)]
             if not wanted:
                 # None of the task's modes reaches this person: fall back at once to one that does.
                 wanted = [m for m in order if self._usable(m, person)][:1]
@@ -485,8 +528,8 @@ class NotificationService:
                     EventKind.NOTIFICATION_FAILED, f"{notice.kind.value} notice could not be addressed: "
                                    f"{record.error}", task_id=task.id, run_id=notice.run_id,
                                    data={"notification": record.id, "error": record.error})
-        if alarm and notice.run_id:
-            self._alarms[notice.run_id] = _Alarm(task.id, notice.run_id, at, notice.escalation_level)
+        if notice.alarm_id and self._ledger is not None:
+            self._ledger.record_notified(notice.alarm_id, [p.name for p in people])
         self._wake.set()
         return records
 
@@ -632,67 +675,6 @@ class NotificationService:
                            data={"notification": record_id})
         self._wake.set()
         return record
-
-    # ------------------------------------------------------------------ escalation
-
-    async def _escalation_loop(self) -> None:
-        while True:
-            await self._clock.sleep_until(self._clock.now() + timedelta(seconds=min(10.0, self._check_every())))
-            await self.escalate_due()
-
-    def _check_every(self) -> float:
-        return max(0.5, self.escalate_after.total_seconds() / 10)
-
-    async def escalate_due(self) -> None:
-        # One pass at a time: two overlapping passes would both see an alarm as due and escalate it twice.
-        async with self._escalating:
-            await self._escalate_due()
-
-    async def _escalate_due(self) -> None:
-        now = self._clock.now()
-        for alarm in list(self._alarms.values()):
-            if now - alarm.notified_at < self.escalate_after:
-                continue
-            if alarm.level >= self.max_escalations:
-                self._alarms.pop(alarm.run_id, None)
-                continue
-            task = self._task_lookup.get(alarm.task_id)
-            try:
-                run = await self._run_lookup.get(alarm.run_id)
-            except PatchwatchError:
-                self._alarms.pop(alarm.run_id, None)
-                continue
-            if task is None or run.acknowledged_by or await self._recovered_since(alarm):
-                self._alarms.pop(alarm.run_id, None)
-                continue
-            alarm.level += 1
-            alarm.notified_at = now
-            extra = self._escalation_roles(task, alarm.level)
-            state = _RunState(task_id=task.id, total=run.hosts_total, failed_count=run.hosts_failed,
-                              categories=dict(run.categories))
-            notice = self._failure_notice(NoticeKind.ESCALATION, task, run.id, state, run_state=run.state.value,
-                                          detail=f"nobody acknowledged this {run.state.value} run within "
-                                                 f"{int(self.escalate_after.total_seconds() // 60)} min",
-                                          level=alarm.level)
-            await self.queue_notice(task, notice, detected_at=now.isoformat(), extra_roles=extra)
-            self._alarms[run.id] = alarm
-
-    def _escalation_roles(self, task: Task, level: int) -> tuple[str, ...]:
-        """The roles ``level`` steps further down the scenario's role order than the task's own roles."""
-        if not task.notify.scenario or not task.notify.roles:
-            return ()
-        roles: list[str] = []
-        current = task.notify.roles[-1]
-        for _ in range(level):
-            try:
-                nxt = self.directory.next_role(task.notify.scenario, current)
-            except ValidationError:
-                nxt = None
-            if nxt is None:
-                break
-            roles.append(nxt)
-            current = nxt
-        return tuple(roles)
 
     # ------------------------------------------------------------------ test notices
 

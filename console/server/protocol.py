@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from console.domain.alarm import Alarm, Silence
 from console.domain.coverage import CoverageReport
 from console.domain.events import Event
 from console.domain.run import HostResult, Run, RunState, TranscriptPage
@@ -143,6 +144,16 @@ ROUTES: tuple[Route, ...] = (
     Route("pause", "POST", f"{_V}/runs/{{run_id}}/pause", OPERATOR, record(Run)),
     Route("resume", "POST", f"{_V}/runs/{{run_id}}/resume", OPERATOR, record(Run)),
     Route("acknowledge", "POST", f"{_V}/runs/{{run_id}}/ack", OPERATOR, record(Run), {"note": PLAIN}),
+    Route("list_alarms", "GET", f"{_V}/alarms", VIEWER, many(record(Alarm)),
+          {"include_resolved": BOOL, "limit": INT}),
+    Route("get_alarm", "GET", f"{_V}/alarms/{{alarm_id}}", VIEWER, record(Alarm)),
+    Route("acknowledge_alarm", "POST", f"{_V}/alarms/{{alarm_id}}/ack", OPERATOR, record(Alarm), {"note": PLAIN}),
+    Route("rescan_alarm", "POST", f"{_V}/alarms/{{alarm_id}}/rescan", OPERATOR, record(Run)),
+    Route("list_silences", "GET", f"{_V}/silences", VIEWER, many(record(Silence)), {"include_ended": BOOL}),
+    Route("add_silence", "POST", f"{_V}/silences", OPERATOR, record(Silence),
+          {"reason": PLAIN, "ends_at": DATETIME, "starts_at": optional(DATETIME), "task": PLAIN, "host": PLAIN,
+           "category": PLAIN}),
+    Route("expire_silence", "POST", f"{_V}/silences/{{silence_id}}/expire", OPERATOR, record(Silence)),
     # the trace
     Route("query_events", "GET", f"{_V}/events", VIEWER, many(record(Event)),
           {"since": PLAIN, "until": PLAIN, "task_id": PLAIN, "run_id": PLAIN, "host": PLAIN, "kind": PLAIN,

@@ -48,6 +48,7 @@ class DataStore:
         self._results: list[dict[str, Any]] = []
         self._runs: dict[str, Run] = {}
         self._outbox: dict[str, dict[str, Any]] = {}
+        self._alarms: dict[str, dict[str, Any]] = {}
         self._events: list[dict[str, Any]] = []
         self._flush_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
@@ -137,17 +138,21 @@ class DataStore:
         """A status change of an outbox record (its creation was committed directly)."""
         self._outbox[record_id] = doc
 
+    def buffer_alarm(self, alarm_id: str, doc: dict[str, Any]) -> None:
+        """The new state of an alarm: written in the same batch as the events that report the change."""
+        self._alarms[alarm_id] = doc
+
     def buffer_event(self, event: dict[str, Any]) -> None:
         self._events.append(event)
 
     @property
     def dirty(self) -> bool:
-        return bool(self._results or self._runs or self._outbox or self._events)
+        return bool(self._results or self._runs or self._outbox or self._alarms or self._events)
 
     @property
     def pending(self) -> int:
         """How many records wait in the buffer (reported while the disk refuses them)."""
-        return len(self._results) + len(self._runs) + len(self._outbox) + len(self._events)
+        return len(self._results) + len(self._runs) + len(self._outbox) + len(self._alarms) + len(self._events)
 
     async def flush(self) -> bool:
         """Commit everything buffered: host results, run progress, outbox status, events (in that order, so
@@ -157,8 +162,9 @@ class DataStore:
             results, self._results = self._results, []
             runs, self._runs = self._runs, {}
             outbox, self._outbox = self._outbox, {}
+            alarms, self._alarms = self._alarms, {}
             events, self._events = self._events, []
-            if not (results or runs or outbox or events):
+            if not (results or runs or outbox or alarms or events):
                 return True
 
             def write(repos: Repositories) -> None:
@@ -168,6 +174,8 @@ class DataStore:
                     repos.runs.update_many(runs.values())
                 if outbox:
                     repos.outbox.update_many(outbox)
+                if alarms:
+                    repos.alarms.put_many(alarms.values())
                 if events:
                     repos.events.append_new(events)
 
@@ -176,6 +184,7 @@ class DataStore:
                 self._results[:0] = results
                 self._runs = {**runs, **self._runs}
                 self._outbox = {**outbox, **self._outbox}
+                self._alarms = {**alarms, **self._alarms}
                 self._events[:0] = events
                 if not self._failing:
                     self._failing = True
@@ -199,7 +208,7 @@ class DataStore:
             if self._failing:
                 self._failing = False
                 if self.on_write_recovered is not None:
-                    self.on_write_recovered(len(results) + len(runs) + len(outbox) + len(events))
+                    self.on_write_recovered(len(results) + len(runs) + len(outbox) + len(alarms) + len(events))
             return True
 
     def _events_committed(self, events: list[dict[str, Any]]) -> None:

@@ -30,6 +30,8 @@ _OPEN_RUNS = "open_runs"  # ids of runs not yet terminal: how a restart finds in
 _INVENTORY = "inventory"
 _CREDENTIALS = "credentials"  # credential profiles (paths and settings only: no secret is stored)
 _PEOPLE = "people"
+_ALARMS = "alarms"  # open alarms, and resolved ones until history retention prunes them
+_SILENCES = "silences"
 _DIRECTORY_DOC = "directory"
 # Sharded tables (growing).
 _RUNS = "runs"
@@ -300,6 +302,38 @@ class PeopleRepository:
         self._store.put_doc(_PEOPLE, {"id": _DIRECTORY_DOC, "directory": directory})
 
 
+class AlarmRepository:
+    """Alarms (console.domain.alarm) as the dicts ``Alarm.from_dict`` reads. Few: one per task and episode."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def put_many(self, docs: Iterable[Doc]) -> None:
+        self._store.put_docs(_ALARMS, docs)
+
+    def all(self) -> list[Doc]:
+        return self._store.all_docs(_ALARMS)
+
+    def get(self, alarm_id: str) -> Doc | None:
+        return self._store.get_doc(_ALARMS, alarm_id)
+
+    def delete_resolved_before(self, before: str) -> int:
+        stale = [d["id"] for d in self._store.all_docs(_ALARMS)
+                 if d.get("state") == "resolved" and (d.get("resolved_at") or "") < before]
+        return self._store.delete_docs(_ALARMS, stale) if stale else 0
+
+
+class SilenceRepository:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def put(self, doc: Doc) -> None:
+        self._store.put_doc(_SILENCES, doc)
+
+    def all(self) -> list[Doc]:
+        return self._store.all_docs(_SILENCES)
+
+
 class Repositories:
     """Every repository over one open store."""
 
@@ -315,6 +349,8 @@ class Repositories:
         self.inventory = InventoryRepository(store)
         self.credentials = CredentialRepository(store)
         self.people = PeopleRepository(store)
+        self.alarms = AlarmRepository(store)
+        self.silences = SilenceRepository(store)
 
 
 def _newest(store: Store, table: str, field: str, value: str | None, wanted: Callable[[Doc], bool],

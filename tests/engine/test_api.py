@@ -11,6 +11,7 @@ from datetime import datetime
 from support import NoIoJob, fleet, open_engine, task_input, utc
 
 from console.clock import ManualClock
+from console.domain.alarm import Alarm, Silence
 from console.domain.coverage import CoverageReport
 from console.domain.events import Event
 from console.domain.run import HostResult, Run, TranscriptPage
@@ -25,7 +26,7 @@ from console.scan.hostkeys import HostKeyInfo
 
 #: The records the API carries: each goes to JSON with to_dict and comes back with from_dict.
 RECORDS = (Task, Run, HostResult, Event, TranscriptPage, Target, OutboxRecord, Directory, CredentialProfile,
-           HostKeyInfo, CoverageReport)
+           HostKeyInfo, CoverageReport, Alarm, Silence)
 PLAIN = (str, int, float, bool, type(None), datetime, dict, list, tuple, set)
 
 

@@ -159,6 +159,7 @@ KIND_WORDING = {
     NoticeKind.INTERRUPTED: ("INTERRUPTED", "run interrupted"),
     NoticeKind.RECOVERED: ("RECOVERED", "scan succeeded again on 40 hosts after failures"),
     NoticeKind.ESCALATION: ("ESCALATION level 2", "nobody acknowledged: 3/40 hosts failed"),
+    NoticeKind.REMINDER: ("REMINDER", "still failing, unacknowledged: 3/40 hosts failed"),
     NoticeKind.TEST: ("TEST", "test notification, no action needed"),
     NoticeKind.DIGEST: ("DIGEST", "coverage 94.0% (940/1000 hosts with a success in the period)"),
 }

@@ -218,8 +218,8 @@ async def test_the_same_failure_at_two_times_reaches_two_different_people(tmp_pa
     # alice holds on-duty from 2026-11-01 09:00 Asia/Shanghai, bob from 2026-11-02 09:00, and so on.
     clock = ManualClock(utc("2026-11-05T02:00:00+00:00"))  # 10:00 in Shanghai on the 5th: alice (period 4)
     async with MailSink() as mail:
-        engine = await open_notifying(tmp_path, clock, NoIoJob(outcomes={"host-000": "service"}),
-                                      channels(tmp_path, mail))
+        job = NoIoJob(outcomes={"host-000": "service"})
+        engine = await open_notifying(tmp_path, clock, job, channels(tmp_path, mail))
         try:
             await engine.import_people(PEOPLE.read_text())
             await engine.upsert_instances(fleet(1, "all"))
@@ -228,10 +228,15 @@ async def test_the_same_failure_at_two_times_reaches_two_different_people(tmp_pa
             await clock.advance(2)
             await mail.wait_for(1)
             await engine.acknowledge(first.id, actor="alice")  # else a day later it escalates to the lead
-            await clock.set(utc("2026-11-06T02:00:00+00:00"))  # a day later: bob
+            failing = dict(job.outcomes)
+            job.outcomes.clear()  # the host recovers: the alarm resolves, and its recovered notice goes to alice
+            await engine.wait_run((await engine.run_now(task.id)).id, timeout=20)
+            await mail.wait_for(2)
+            job.outcomes.update(failing)
+            await clock.set(utc("2026-11-06T02:00:00+00:00"))  # a day later, a new failure: bob
             second = await engine.wait_run((await engine.run_now(task.id)).id, timeout=20)
             await clock.advance(2)
-            await mail.wait_for(2)
+            await mail.wait_for(3)
             people = {}
             for run in (first, second):
                 records = await engine.list_notifications(run_id=run.id)
@@ -255,7 +260,7 @@ async def test_unacknowledged_failure_escalates_to_the_next_role_and_ack_stops_i
             await clock.advance(2)
             await mail.wait_for(1)
             await clock.advance(601)
-            await engine.notifier.escalate_due()
+            engine.alarms.check_timers()
             messages = await mail.wait_for(3)
             escalation = [r for r in await engine.list_notifications(run_id=run.id) if r.kind == "escalation"]
             assert {r.person for r in escalation} == {"alice", "dave"}  # on-duty again, plus the team lead
@@ -265,7 +270,7 @@ async def test_unacknowledged_failure_escalates_to_the_next_role_and_ack_stops_i
             await engine.acknowledge(run.id, actor="alice")
             await asyncio.sleep(0.1)
             await clock.advance(700)
-            await engine.notifier.escalate_due()
+            engine.alarms.check_timers()
             await asyncio.sleep(0.3)
             assert len([r for r in await engine.list_notifications(run_id=run.id) if r.kind == "escalation"]) == 2
         finally:

@@ -12,6 +12,14 @@ here because a notice that silently fails to arrive is the very failure Patchwat
 * **Bounded and secret-free.** The blocking work runs in apprise's worker threads, bounded by ``timeout`` (the
   call deadline and the per-URL connect/read timeouts). Error texts are one line, and every secret of the target
   (tokens, passwords, keys) is masked in them and in every log record apprise or urllib3 emits.
+* **Acceptance is told at once.** ``on_accepted`` is called, in the sending thread, the moment the channel said
+  yes: after SMTP's answer to the message and before QUIT, after a robot's ``errcode == 0`` (any other apprise
+  plugin: when apprise reports success). The caller journals it there: a process killed during the goodbye, or
+  while the answer waits for a busy event loop, must not send the notice again at its next start.
+
+Why one module of this length: the plugins and :func:`deliver` are two halves of one contract (the plugins
+record why a send failed and tell when it was accepted, deliver() turns that into the one result reported), and
+the masking applies to the log records of both.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.mime.text import MIMEText
 from typing import Any, Literal
@@ -151,15 +159,50 @@ def describe_request_error(exc: BaseException) -> str:
 
 
 class _Outcome:
-    """Why a send failed, kept on the (fresh, per-send) plugin instance so :func:`deliver` can report it."""
+    """Why a send failed, kept on the (fresh, per-send) plugin instance so :func:`deliver` can report it, and
+    whom to tell, from the sending thread, that the channel accepted the message."""
 
     failure: str | None = None
     failure_status: Status = "failed"
+    #: Set by :func:`deliver` (an :class:`_Acceptance`); None when the plugin is used on its own.
+    on_accepted: Callable[[], None] | None = None
 
     def _fail(self, text: str, status: Status = "failed") -> bool:
         self.failure, self.failure_status = text, status
         self.logger.warning(text)  # type: ignore[attr-defined]  # NotifyBase.logger
         return False
+
+    def _accept(self) -> None:
+        if self.on_accepted is not None:
+            self.on_accepted()
+
+
+class _Acceptance:
+    """Calls the caller's ``on_accepted`` exactly once, from whichever thread learns of the acceptance first
+    (the plugin's worker thread, or :func:`deliver` when apprise reports success for a plugin of its own).
+
+    ``accepted`` is set before the callback runs: the message was accepted whatever the callback does, so a
+    failing callback is logged, never turned into a failed send (that would send the notice again).
+    """
+
+    def __init__(self, callback: Callable[[], None] | None, label: str) -> None:
+        self._callback = callback
+        self._label = label
+        self._lock = threading.Lock()
+        self.accepted = False
+
+    def __call__(self) -> None:
+        # The lock: a second caller returns only once the first one's callback (an fsync) is done.
+        with self._lock:
+            if self.accepted:
+                return
+            self.accepted = True
+            if self._callback is None:
+                return
+            try:
+                self._callback()
+            except Exception:
+                log.exception("noting the acceptance of a notice by %s failed", self._label)
 
 
 class _CheckedRobot(_Outcome):
@@ -196,6 +239,7 @@ class _CheckedRobot(_Outcome):
         if errcode != 0:
             return self._fail(f"{self.service_label} refused the message: errcode {errcode}"
                               + (f": {errmsg}" if errmsg else ""))
+        self._accept()
         plugin.logger.info("Sent %s notification (errcode 0).", self.service_label)
         return True
 
@@ -308,6 +352,9 @@ class TextAndHtmlEmail(_Outcome, NotifyEmail):
                         self.mark_delivered(message.recipient)
                     else:
                         refused.append(message.recipient)
+                if not refused:
+                    # Before the with block's QUIT: a kill during the goodbye must not send this again.
+                    self._accept()
         except TimeoutError:
             return self._fail(f"SMTP server {self.smtp_host}:{self.port} did not answer within "
                               f"{self.socket_connect_timeout:g} s", "timeout")
@@ -376,9 +423,11 @@ def _plugin_from_url(cls: type[Any], url: str, asset: apprise.AppriseAsset) -> A
         return None
 
 
-def build_plugin(target: DeliveryTarget, *, timeout: float, text_alternative: str | None = None) -> Any:
+def build_plugin(target: DeliveryTarget, *, timeout: float, text_alternative: str | None = None,
+                 on_accepted: Callable[[], None] | None = None) -> Any:
     """A fresh apprise plugin for ``target`` (never shared: apprise throttles per instance), bounded by
-    ``timeout``; None when apprise does not accept the URL."""
+    ``timeout``; None when apprise does not accept the URL. Our plugins call ``on_accepted`` from their sending
+    thread when the channel accepts; apprise's own plugins cannot (:func:`deliver` calls it for them)."""
     asset = _asset(timeout)
     if target.kind == "dingtalk":
         plugin = _plugin_from_url(CheckedDingTalk, target.url, asset)
@@ -398,6 +447,8 @@ def build_plugin(target: DeliveryTarget, *, timeout: float, text_alternative: st
         return None
     if target.endpoint and isinstance(plugin, _CheckedRobot):
         plugin.endpoint = target.endpoint
+    if on_accepted is not None and isinstance(plugin, _Outcome):
+        plugin.on_accepted = on_accepted
     plugin.request_rate_per_sec = 0
     plugin.socket_connect_timeout = min(float(plugin.socket_connect_timeout), timeout)
     plugin.socket_read_timeout = min(float(plugin.socket_read_timeout), timeout)
@@ -418,11 +469,19 @@ def _render(target: DeliveryTarget, notice: Notice) -> tuple[str, str, NotifyFor
     return title, body, NotifyFormat.TEXT, None
 
 
-async def deliver(target: DeliveryTarget, notice: Notice, *, timeout: float = 10.0) -> DeliveryResult:
+async def deliver(target: DeliveryTarget, notice: Notice, *, timeout: float = 10.0,
+                  on_accepted: Callable[[], None] | None = None) -> DeliveryResult:
     """Send ``notice`` to ``target`` through apprise; never raises for a delivery problem, never waits past
-    ``timeout`` (plus a short grace for apprise's own deadline to report), never reports a refusal as sent."""
+    ``timeout`` (plus a short grace for apprise's own deadline to report), never reports a refusal as sent.
+
+    ``on_accepted`` is called exactly once, from whatever thread, as soon as the channel accepted the message
+    (see the module's docstring), and never for a send that is not reported as sent. Once it was called the
+    result is ``sent`` whatever follows (a QUIT that stalls past the deadline): the message is out, and a
+    retry would send it twice.
+    """
     secrets = tuple(target.secrets)
     register_secrets(secrets)
+    acceptance = _Acceptance(on_accepted, target.masked)
 
     def result(status: Status, error: str | None = None) -> DeliveryResult:
         line = one_line(error, secrets) if error else None
@@ -435,7 +494,7 @@ async def deliver(target: DeliveryTarget, notice: Notice, *, timeout: float = 10
         return result("failed", f"cannot render the notice: {type(exc).__name__}: {exc}")
 
     try:
-        plugin = build_plugin(target, timeout=timeout, text_alternative=text)
+        plugin = build_plugin(target, timeout=timeout, text_alternative=text, on_accepted=acceptance)
     except Exception as exc:
         return result("failed", f"cannot use the {target.mode} URL: {type(exc).__name__}")
     if plugin is None:
@@ -450,13 +509,19 @@ async def deliver(target: DeliveryTarget, notice: Notice, *, timeout: float = 10
                                 log_level=logging.DEBUG),
             timeout + _GRACE)
     except TimeoutError:
+        if acceptance.accepted:  # accepted, then the goodbye stalled past the deadline
+            return result("sent")
         return result("timeout", f"no answer within {timeout:g} s")
     except Exception as exc:  # apprise raising is a bug there; the notice still must not vanish silently
         log.warning("apprise raised while sending to %s: %s", target.masked, one_line(str(exc), secrets))
+        if acceptance.accepted:
+            return result("sent")
         return result("failed", f"apprise error: {type(exc).__name__}: {exc}")
 
     with outcome:
-        if outcome.status == apprise.AppriseResultStatus.SUCCESS:
+        if outcome.status == apprise.AppriseResultStatus.SUCCESS or acceptance.accepted:
+            # Our plugins told it from their thread already (a no-op then); apprise's own plugins cannot.
+            acceptance()
             return result("sent")
         failure = getattr(plugin, "failure", None)
         failure_status: Status = getattr(plugin, "failure_status", "failed")

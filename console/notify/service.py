@@ -588,7 +588,14 @@ class NotificationService:
             ok, status, error = False, "failed", (self.channels_error or
                                                   f"no {record.mode} channel reaches {record.person} any more")
         else:
-            result = await deliver(target, notice, timeout=self.send_timeout)
+            data_dir = self._store.data_dir
+
+            def journal() -> None:
+                # Called in the sending thread the moment the channel accepts, before its goodbye and before the
+                # answer waits for this (busy) loop: a kill from then on must not send the notice again.
+                journal_sent(data_dir, record.id, self._clock.now().isoformat())
+
+            result = await deliver(target, notice, timeout=self.send_timeout, on_accepted=journal)
             ok, status, error = result.ok, result.status, result.error
         now = self._clock.now()
         record.record_attempt(Attempt(at=now.isoformat(), ok=ok, status=status, error=error,
@@ -596,8 +603,7 @@ class NotificationService:
         common = {"notification": record.id, "mode": record.mode, "person": record.person, "target": record.target,
                   "kind": record.kind, "attempts": len(record.attempts)}
         if ok:
-            # First of all, before anything can wait: a kill from here on must not send it again.
-            journal_sent(self._store.data_dir, record.id, now.isoformat())
+            # Already in the sent journal: deliver() called journal() when the channel accepted.
             record.status, record.sent_at, record.error = OutboxStatus.SENT, now.isoformat(), None
             if record.detected_at:
                 record.latency_s = round((now - datetime.fromisoformat(record.detected_at)).total_seconds(), 3)

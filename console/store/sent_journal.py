@@ -5,8 +5,10 @@ Why: the outbox lives in TinyDB shards written by the data store's single I/O th
 milliseconds under a 1,000-host load), and a SIGKILL inside that wait made the next start send the notice
 again: the kill test saw it twice in 20 kills on a busy machine. Appending ``ID AT`` to this small file and
 fsyncing it takes a millisecond and waits for nobody; at the next start the notifier reads it, marks those
-records ``sent`` in the store and empties it. What remains is the time between the channel accepting the
-message and this append (the channel's own goodbye), documented in the README.
+records ``sent`` in the store and empties it. The append is made by the sending thread as soon as it reads the
+channel's acceptance (``on_accepted`` of :func:`console.notify.delivery.deliver`), before the channel's goodbye
+and before the event loop hears of it; what remains is that read and the append, documented in the README.
+Appends come from several sending threads: each line is one ``O_APPEND`` write, so lines never interleave.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from console.domain.limits import MAX_DURATION_S
-from console.errors import ValidationError
+from console.errors import FieldError, ValidationError
 
 
 class AlarmState(StrEnum):
@@ -297,7 +297,7 @@ def check_silence(*, host: str | None, category: str | None, task_id: str | None
     elif len(reason) > MAX_REASON or any(ord(c) < 32 and c not in "\t" for c in reason):
         problems.append(("reason", f"one line of at most {MAX_REASON} characters"))
     if problems:
-        raise ValidationError(problems)
+        raise ValidationError([FieldError(f, rule) for f, rule in problems])
 
 
 # ---------------------------------------------------------------------------- escalation policies

@@ -76,6 +76,8 @@ class AlarmBook:
         #: Silences that were muting at the last check: the end of one is announced once.
         self._muting: set[str] = set()
         self._tallies: dict[str, _RunTally] = {}
+        #: Alarm changes published so far (the timer commits at once when a pass changed something).
+        self._changes = 0
         #: The escalation policy of a task (the notifier's, from people.toml), or None: nothing escalates.
         self.policy_for: Callable[[Task], EscalationPolicy | None] | None = None
         self._wake = asyncio.Event()
@@ -402,6 +404,7 @@ class AlarmBook:
     def _changed(self, alarm: Alarm, kind: EventKind, message: str, *, run_id: str | None = None,
                  host: str | None = None, actor: str | None = None, data: dict[str, object] | None = None) -> None:
         # The alarm's state first, then its event: both go out in the same batch of the data store.
+        self._changes += 1
         self._store.buffer_alarm(alarm.id, alarm.to_dict())
         self._broker.publish(kind, message, task_id=alarm.task_id, run_id=run_id, host=host, actor=actor,
                              data={"alarm": alarm.id, **(data or {})})
@@ -412,7 +415,12 @@ class AlarmBook:
         while True:
             self._wake.clear()
             async with self._handling:
+                before = self._changes
                 wake_at = self.check_timers()
+                if self._changes != before:
+                    # Committed before the notifier can queue the notices these changes call for (the store
+                    # writes in submission order): a kill in between loses no step, and none is taken twice.
+                    await self._store.flush()
             now = self._clock.now()
             await self._clock.sleep_until(min(wake_at, now + timedelta(seconds=MAX_SLEEP_S)), self._wake)
 

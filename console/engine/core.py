@@ -196,8 +196,6 @@ class Engine:
         await self.alarms.load()
         self._opened = True
         if not self.read_only:
-            # Listening before the recovery below, so runs found interrupted open alarms and are notified.
-            self.alarms.start()
             if self._notify:
                 self.notifier = NotificationService(self.store, self.broker, self.tasks, self.runs, self.clock,
                                                     self.channels_path, data_dir=self.data_dir,
@@ -206,6 +204,9 @@ class Engine:
                 self.alarms.policy_for = self.notifier.policy_for
                 self.tasks.check_recipients = self._check_recipients
                 self.reports.notifier = self.notifier
+            # After the notifier listens (the book's first timer pass may already announce something), before
+            # the recovery below (runs found interrupted open alarms and are notified).
+            self.alarms.start()
             await self.runs.recover_interrupted()
             self.store.start_flushing()
             await self.reports.prune()

@@ -67,7 +67,9 @@ class NotifyPolicy(StrEnum):
     RECOVERED = "recovered"
 
 
-KNOWN_MODES = ("email", "sms", "wecom", "dingtalk")
+#: The mode that sends to a person's own apprise URLs (people.toml ``apprise = [...]``), all of them at once.
+APPRISE_MODE = "apprise"
+KNOWN_MODES = ("email", "sms", "wecom", "dingtalk", APPRISE_MODE)
 
 SCAN_OS_PATCH = "Scan_OS_Patch"
 
@@ -597,7 +599,7 @@ def _notify_from_input(c: _Collector, n: Mapping[str, Any]) -> Notify:
     roles = c.names("notify.roles", n.get("roles"), _PERSON, "role name")
     people = c.names("notify.people", n.get("people"), _PERSON, "person name")
     modes = c.names("notify.modes", n.get("modes", ["email"]), _MODE,
-                    "notification mode (e.g. email, sms, wecom, dingtalk)")
+                    f"notification mode (e.g. {', '.join(KNOWN_MODES)})")
     if enabled:
         if not policies:
             c.add("notify.policies", "pick at least one event that notifies (e.g. execution_failed)")

@@ -12,6 +12,9 @@ here because a notice that silently fails to arrive is the very failure Patchwat
 * **Bounded and secret-free.** The blocking work runs in apprise's worker threads, bounded by ``timeout`` (the
   call deadline and the per-URL connect/read timeouts). Error texts are one line, and every secret of the target
   (tokens, passwords, keys) is masked in them and in every log record apprise or urllib3 emits.
+
+Why one module of this length: the checked plugins, their masking and the one send that reads their verdict
+must agree on what a failure is; a person's several apprise URLs are fanned out in :mod:`console.notify.fanout`.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from apprise.plugins.email.base import PGP_MODE_DEFAULT
 from apprise.plugins.email.smtp import SMTP_EXCEPTIONS, AppriseSMTPController
 from apprise.plugins.wecombot import NotifyWeComBot
 
-from console.notify.channels import DeliveryTarget, is_mobile, mask
+from console.notify.channels import APPRISE_MODE, DeliveryTarget, is_mobile, mask
+from console.notify.fanout import build_all_of
 from console.notify.notice import Notice
 from console.notify.render import render_email, render_markdown, render_plain, render_sms
 
@@ -392,6 +396,8 @@ def build_plugin(target: DeliveryTarget, *, timeout: float, text_alternative: st
         plugin = _plugin_from_url(TextAndHtmlEmail, target.url, asset)
         if plugin is not None:
             plugin.text_alternative = text_alternative
+    elif target.kind == APPRISE_MODE:  # a person's own URLs: sent only when every one of them accepted
+        plugin = build_all_of(target.urls, asset, timeout)
     else:
         plugin = apprise.Apprise.instantiate(target.url, asset=asset)
     if plugin is None:

@@ -40,7 +40,8 @@ TOML format (``people.toml``)
     mobile = "+8613800000001"           # optional; '+' and 6-15 digits (used for SMS)
     wecom = "alice"                     # optional; WeCom user id
     dingtalk = "+8613800000001"         # optional; DingTalk user id or mobile (the mobile is used when unset)
-    apprise = ["tgram://TOKEN/CHAT"]    # optional; extra apprise URLs of this person (secrets: shown masked)
+    apprise = ["tgram://TOKEN/CHAT"]    # optional; this person's apprise URLs, the mode "apprise" sends to
+                                        # all of them (secrets: shown by scheme only)
     modes = ["dingtalk", "email"]       # optional; preferred fallback order; empty = the task's order
 
     [[scenario]]
@@ -86,7 +87,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any, Literal, cast
 
-from console.domain.task import KNOWN_MODES
+from console.domain.task import APPRISE_MODE, KNOWN_MODES
 from console.domain.timezones import canonical_zone, parse_zone
 from console.errors import FieldError, ValidationError
 
@@ -151,7 +152,7 @@ class Person:
         """Where ``mode`` reaches this person, or None (unknown mode, or no address for it).
 
         ``sms`` uses the mobile; ``dingtalk`` uses the DingTalk id, else the mobile (DingTalk robots can @ a
-        member by mobile). Apprise URLs are not addresses of a mode: read :attr:`apprise`.
+        member by mobile). The ``apprise`` mode sends to every URL of :attr:`apprise`, not to one address.
         """
         attr = _ADDRESS_FIELD.get(mode)
         if attr is None:
@@ -559,6 +560,8 @@ def _person(path: str, index: int, raw: Any, problems: _Problems, people: dict[s
             # A preferred mode without an address would be skipped on every notice: say so now.
             needed = "dingtalk or mobile" if mode == "dingtalk" else _ADDRESS_FIELD[mode]
             problems.add(where, f"mode {mode!r} needs an address on this person: set {needed}")
+        elif mode == APPRISE_MODE and not apprise:
+            problems.add(where, f"mode {mode!r} sends to this person's apprise URLs: set apprise = [...]")
 
     if len(problems.errors) == before and name is not None:
         people[name] = Person(name, email, mobile, wecom, dingtalk, tuple(u for _, u in apprise),

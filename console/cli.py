@@ -247,7 +247,9 @@ def cmd_task_show(args: argparse.Namespace) -> int:
             f"  notify        {'on' if n.enabled else 'off'}"
             + (f": {', '.join(p.value for p in n.policies)} -> "
                f"{(n.scenario + ' ' + '/'.join(n.roles)) if n.scenario else ''}"
-               f"{' ' + ', '.join(n.people) if n.people else ''} by {', '.join(n.modes)}" if n.enabled else ""),
+               f"{' ' + ', '.join(n.people) if n.people else ''} by {', '.join(n.modes)}"
+               + (f", after {n.after_consecutive} failed runs in a row" if n.after_consecutive > 1 else "")
+               if n.enabled else ""),
             f"  created       {task.created_at} by {task.created_by}; updated {task.updated_at} by "
             f"{task.updated_by} (version {task.version})",
         ]

@@ -67,7 +67,11 @@ class NotifyPolicy(StrEnum):
     RECOVERED = "recovered"
 
 
-KNOWN_MODES = ("email", "sms", "wecom", "dingtalk")
+#: The mode that sends to a person's own apprise URLs (people.toml ``apprise = [...]``), all of them at once.
+APPRISE_MODE = "apprise"
+KNOWN_MODES = ("email", "sms", "wecom", "dingtalk", APPRISE_MODE)
+#: The most runs in a row ``notify.after_consecutive`` may wait for: more would hide a failing host for months.
+MAX_AFTER_CONSECUTIVE = 100
 
 SCAN_OS_PATCH = "Scan_OS_Patch"
 
@@ -211,6 +215,9 @@ class Notify:
     roles: tuple[str, ...] = ()
     people: tuple[str, ...] = ()
     modes: tuple[str, ...] = ("email",)
+    #: Notify only when a host has failed this many runs in a row: a host that fails once in a while (a reboot
+    #: during the scan) need not page anyone; one that keeps failing must.
+    after_consecutive: int = 1
 
 
 @dataclass(frozen=True)
@@ -263,7 +270,7 @@ class Task:
             notify=Notify(
                 enabled=bool(n["enabled"]), policies=tuple(NotifyPolicy(p) for p in n.get("policies", ())),
                 scenario=n.get("scenario"), roles=tuple(n.get("roles", ())), people=tuple(n.get("people", ())),
-                modes=tuple(n.get("modes", ())),
+                modes=tuple(n.get("modes", ())), after_consecutive=int(n.get("after_consecutive", 1)),
             ),
             created_at=data.get("created_at", ""), updated_at=data.get("updated_at", ""),
             created_by=data.get("created_by", ""), updated_by=data.get("updated_by", ""),
@@ -580,7 +587,7 @@ def _review_from_input(c: _Collector, r: Mapping[str, Any], risk: Risk) -> Revie
 
 
 def _notify_from_input(c: _Collector, n: Mapping[str, Any]) -> Notify:
-    c.unknown_keys("notify", n, {"enabled", "policies", "scenario", "roles", "people", "modes"})
+    c.unknown_keys("notify", n, {"enabled", "policies", "scenario", "roles", "people", "modes", "after_consecutive"})
     enabled = c.boolean("notify.enabled", n.get("enabled"), bool(n))
     policies: list[NotifyPolicy] = []
     raw = n.get("policies", ["execution_failed"])
@@ -597,7 +604,7 @@ def _notify_from_input(c: _Collector, n: Mapping[str, Any]) -> Notify:
     roles = c.names("notify.roles", n.get("roles"), _PERSON, "role name")
     people = c.names("notify.people", n.get("people"), _PERSON, "person name")
     modes = c.names("notify.modes", n.get("modes", ["email"]), _MODE,
-                    "notification mode (e.g. email, sms, wecom, dingtalk)")
+                    f"notification mode (e.g. {', '.join(KNOWN_MODES)})")
     if enabled:
         if not policies:
             c.add("notify.policies", "pick at least one event that notifies (e.g. execution_failed)")
@@ -609,7 +616,14 @@ def _notify_from_input(c: _Collector, n: Mapping[str, Any]) -> Notify:
             c.add("notify", "notifications need recipients: a scenario with roles, and/or named people")
         if not modes:
             c.add("notify.modes", f"pick at least one mode ({', '.join(KNOWN_MODES)})")
-    return Notify(enabled, tuple(policies), scenario, roles, people, modes)
+    after = n.get("after_consecutive")
+    after = 1 if after is None else after
+    # bool is an int to Python, and 2.0 or "3" would be stored as something other than a count of runs.
+    if isinstance(after, bool) or not isinstance(after, int) or not 1 <= after <= MAX_AFTER_CONSECUTIVE:
+        c.add("notify.after_consecutive", f"must be a whole number of runs from 1 to {MAX_AFTER_CONSECUTIVE} "
+                                          f"(1: notify at the first failure), got {after!r}")
+        after = 1
+    return Notify(enabled, tuple(policies), scenario, roles, people, modes, after)
 
 
 def task_to_input(task: Task) -> dict[str, Any]:

@@ -287,7 +287,7 @@ class AlarmBook:
         tally.new_failing += int(new)
         host = alarm.hosts[event.host]
         silence = self.silence_of(alarm.task_id, event.host, category)
-        after = getattr(task.notify, "after_consecutive", 1) if task else 1  # TODO(merge issue3-work)
+        after = task.notify.after_consecutive if task else 1
         due = not host.notified and host.consecutive >= after
         announce = due and silence is None and alarm.state is AlarmState.OPEN
         host.held = due and silence is not None

@@ -18,6 +18,9 @@ The format::
     [other.slack]                                        # any other apprise URL, as a mode named "slack"
     url = "slack://T000/B000/XXXX"
 
+The mode ``apprise`` needs no section: it sends to the person's own ``apprise = [...]`` URLs (people.toml), to
+every one of them, and counts as sent only when all of them accepted the notice.
+
 Who a channel reaches: email, sms, wecom and dingtalk use the person's address for that mode
 (:meth:`console.notify.people.Person.address`). An ``[other.NAME]`` URL may address people with the placeholders
 ``{email}``, ``{mobile}``, ``{wecom}`` and ``{dingtalk}`` and then reaches everyone who has those addresses; a URL
@@ -47,7 +50,9 @@ from secrets import token_hex
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from console.domain.task import APPRISE_MODE
 from console.errors import FieldError, ValidationError
+from console.notify.people import mask_url
 
 if TYPE_CHECKING:
     from apprise.plugins.base import NotifyBase
@@ -192,7 +197,9 @@ class DeliveryTarget:
 
     ``url`` is secret (it carries passwords and tokens): show, log and store ``masked`` only. ``mention`` lists who
     is @-mentioned (DingTalk: mobiles, WeCom: user ids). ``endpoint`` replaces the robot's service URL (a proxy or a
-    local test server). ``secrets`` are the parts of ``url`` to mask in anything derived from a send.
+    local test server). ``secrets`` are the parts of ``url`` to mask in anything derived from a send. ``urls`` are
+    all the URLs one send goes to: the person's apprise URLs for kind ``apprise`` (``url`` is the first of them),
+    ``(url,)`` otherwise.
     """
 
     mode: str
@@ -202,10 +209,13 @@ class DeliveryTarget:
     kind: str = ""  # email, sms, wecom, dingtalk or other; derived from the mode when not given
     endpoint: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    urls: tuple[str, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if not self.kind:
             object.__setattr__(self, "kind", self.mode if self.mode in BUILTIN_MODES else "other")
+        if not self.urls:
+            object.__setattr__(self, "urls", (self.url,))
 
     def __repr__(self) -> str:
         endpoint = f", endpoint={_mask_endpoint(self.endpoint)!r}" if self.endpoint else ""
@@ -230,6 +240,10 @@ class Channel:
         return f"Channel(mode={self.mode!r}, kind={self.kind!r}, masked={self.masked!r})"
 
 
+#: The ``apprise`` mode as a channel: nothing to configure, nothing secret; each person brings the URLs.
+_APPRISE_CHANNEL = Channel(mode=APPRISE_MODE, kind=APPRISE_MODE, url="", masked="each person's own apprise URLs")
+
+
 class Channels:
     """The configured channels. ``endpoint_overrides`` maps ``dingtalk``/``wecom`` to another robot endpoint;
     it starts with the file's ``endpoint`` keys and may be changed in place (tests, the demo)."""
@@ -247,14 +261,17 @@ class Channels:
         return f"Channels(source={str(self.source)!r}, modes={self.modes()!r})"
 
     def modes(self) -> list[str]:
-        return list(self._channels)
+        """The configured modes, then ``apprise``: it needs no section, only people with apprise URLs."""
+        return [*self._channels, APPRISE_MODE]
 
     def channel(self, mode: str) -> Channel | None:
-        return self._channels.get(mode)
+        return _APPRISE_CHANNEL if mode == APPRISE_MODE else self._channels.get(mode)
 
     def target(self, mode: str, person: Addressable) -> DeliveryTarget | None:
         """The concrete destination of ``person`` on ``mode``; None when the mode is not configured or the person
         has no address for it."""
+        if mode == APPRISE_MODE:
+            return self._apprise_target(person)
         channel = self._channels.get(mode)
         if channel is None:
             return None
@@ -288,6 +305,27 @@ class Channels:
         return DeliveryTarget(mode=mode, url=url, masked=masked, mention=mention, kind=channel.kind,
                               endpoint=self.endpoint_overrides.get(mode) if mode in ROBOT_MODES else None,
                               secrets=secrets)
+
+    def _apprise_target(self, person: Addressable) -> DeliveryTarget | None:
+        """All of the person's own apprise URLs as one target; None when the person has none.
+
+        Shown by scheme only (``tgram://***``): apprise's privacy mode keeps a token's first and last characters,
+        and these URLs are the person's secrets, never meant for a table cell."""
+        urls = tuple(u.strip() for u in (getattr(person, "apprise", ()) or ()) if isinstance(u, str) and u.strip())
+        if not urls:
+            return None
+        secrets: list[str] = []
+        for url in urls:
+            key = f"{APPRISE_MODE}\n{url}"  # the same URL as a channel's is masked differently: keep both apart
+            cached = self._masked_cache.get(key)
+            if cached is None:
+                plugin = _instantiate(url)
+                # A URL apprise rejects fails at send time; until then every piece of it counts as secret.
+                found = plugin_secrets(plugin) if plugin is not None else url_secrets(url, mask_url(url))
+                cached = self._masked_cache[key] = (mask_url(url), found)
+            secrets += cached[1]
+        return DeliveryTarget(mode=APPRISE_MODE, url=urls[0], masked=", ".join(mask_url(u) for u in urls),
+                              kind=APPRISE_MODE, secrets=tuple(dict.fromkeys(secrets)), urls=urls)
 
     def _mask(self, url: str, channel: Channel) -> tuple[str, tuple[str, ...]]:
         cached = self._masked_cache.get(url)
@@ -366,6 +404,9 @@ def parse_channels(data: Mapping[str, Any], *, source: Path | None = None) -> Ch
             for name, section in value.items():
                 if name in BUILTIN_MODES:
                     errors.append(FieldError(f"other.{name}", f"use the [{name}] section for {name}"))
+                elif name == APPRISE_MODE:
+                    errors.append(FieldError(f"other.{name}", "the apprise mode sends to each person's own apprise "
+                                                              "URLs (people.toml); name this channel otherwise"))
                 elif not name or not set(name) <= _MODE_NAME_CHARS:
                     errors.append(FieldError(f"other.{name}", "mode names use lower-case letters, digits, - and _"))
                 else:
@@ -533,6 +574,6 @@ def _address(person: Addressable, mode: str) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-__all__ = ["BUILTIN_MODES", "Channel", "Channels", "DeliveryTarget", "check_private", "is_mobile", "load_channels",
-           "mask",
-           "parse_channels", "plugin_secrets", "scheme_of", "tidy", "url_secrets", "write_channels_file"]
+__all__ = ["APPRISE_MODE", "BUILTIN_MODES", "Channel", "Channels", "DeliveryTarget", "check_private", "is_mobile",
+           "load_channels", "mask", "parse_channels", "plugin_secrets", "scheme_of", "tidy", "url_secrets",
+           "write_channels_file"]

@@ -19,7 +19,8 @@ here because a notice that silently fails to arrive is the very failure Patchwat
 
 Why one module of this length: the plugins and :func:`deliver` are two halves of one contract (the plugins
 record why a send failed and tell when it was accepted, deliver() turns that into the one result reported), and
-the masking applies to the log records of both.
+the masking applies to the log records of both. A person's several apprise URLs are fanned out in
+:mod:`console.notify.fanout`.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ from apprise.plugins.email.base import PGP_MODE_DEFAULT
 from apprise.plugins.email.smtp import SMTP_EXCEPTIONS, AppriseSMTPController
 from apprise.plugins.wecombot import NotifyWeComBot
 
-from console.notify.channels import DeliveryTarget, is_mobile, mask
+from console.notify.channels import APPRISE_MODE, DeliveryTarget, is_mobile, mask
+from console.notify.fanout import build_all_of
 from console.notify.notice import Notice
 from console.notify.render import render_email, render_markdown, render_plain, render_sms
 
@@ -441,6 +443,8 @@ def build_plugin(target: DeliveryTarget, *, timeout: float, text_alternative: st
         plugin = _plugin_from_url(TextAndHtmlEmail, target.url, asset)
         if plugin is not None:
             plugin.text_alternative = text_alternative
+    elif target.kind == APPRISE_MODE:  # a person's own URLs: sent only when every one of them accepted
+        plugin = build_all_of(target.urls, asset, timeout)
     else:
         plugin = apprise.Apprise.instantiate(target.url, asset=asset)
     if plugin is None:

@@ -40,7 +40,8 @@ TOML format (``people.toml``)
     mobile = "+8613800000001"           # optional; '+' and 6-15 digits (used for SMS)
     wecom = "alice"                     # optional; WeCom user id
     dingtalk = "+8613800000001"         # optional; DingTalk user id or mobile (the mobile is used when unset)
-    apprise = ["tgram://TOKEN/CHAT"]    # optional; extra apprise URLs of this person (secrets: shown masked)
+    apprise = ["tgram://TOKEN/CHAT"]    # optional; this person's apprise URLs, the mode "apprise" sends to
+                                        # all of them (secrets: shown by scheme only)
     modes = ["dingtalk", "email"]       # optional; preferred fallback order; empty = the task's order
 
     [[scenario]]
@@ -56,17 +57,30 @@ TOML format (``people.toml``)
         person = "carol"
         from = "2026-12-24T09:00"       # read in the role's zone when it carries no offset
         until = "2026-12-26T09:00"      # exclusive; must be after `from`
+      [scenario.escalation]             # optional; absent = the built-in policy (next role after escalate_after)
+      repeat = "4h"                     # remind of an open, unacknowledged alarm this often; "off" = never
+      ack_timeout = "off"               # an acknowledgement older than this re-opens the alarm; "off" = never
+      loops = 0                         # how often the steps run again after the last one (0-10)
+        [[scenario.escalation.step]]    # at most 20, in order
+        after = "15m"                   # after the alarm's first notice (first step) or the previous step
+        roles = ["on-duty"]             # roles of this scenario, and/or ...
+        people = ["dave"]               # ... people by name (at least one of the two)
+        modes = ["sms"]                 # optional; empty = the task's own modes
 
-Dates and times may also be written as TOML date/time values instead of strings.
+Dates and times may also be written as TOML date/time values instead of strings. Durations are written as
+``90s``, ``15m``, ``4h``, ``1h30m`` or a number of seconds; ``repeat`` and ``ack_timeout`` are at least a minute.
 
 Validation
 ----------
 :func:`parse_people_toml` collects *every* problem of the file and raises one :class:`ValidationError`, so an
 operator fixes the whole file in one round. Field paths are ``person[2].email`` (0-based position of the
 ``[[person]]`` block, as in the task form's lists), ``scenario[patch-duty].role[on-duty].people[1]`` (scenarios
-and roles by name, or by 0-based position when the name itself is missing or invalid). Unknown keys are problems
+and roles by name, or by 0-based position when the name itself is missing or invalid;
+``scenario[patch-duty].escalation.step[1].after`` for escalation steps, by position). Unknown keys are problems
 too: a misspelt ``emial`` would otherwise silently leave someone without email. A file must be self-contained:
-rotas and overrides may only name people defined in the same file.
+rotas, overrides and escalation steps may only name people defined in the same file, and a step only roles of
+its own scenario. A step's modes must be mode names; whether a channel provides a non-built-in one is checked
+against the channels file (:func:`console.notify.recipients.check_escalation_modes`), which this file cannot see.
 
 :meth:`Directory.to_dict` writes the same shape as the TOML file (as JSON-able values) and
 :meth:`Directory.from_dict` reads it back through the same validator, so the store and an import can never
@@ -86,7 +100,9 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any, Literal, cast
 
-from console.domain.task import KNOWN_MODES
+from console.domain.alarm import DEFAULT_REPEAT_S, EscalationPolicy, EscalationStep
+from console.domain.durations import format_duration, parse_duration
+from console.domain.task import APPRISE_MODE, KNOWN_MODES
 from console.domain.timezones import canonical_zone, parse_zone
 from console.errors import FieldError, ValidationError
 
@@ -104,7 +120,16 @@ _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
 _ID_RE = re.compile(r"^\S{1,128}$")
 
 _PERSON_KEYS = ("name", "email", "mobile", "wecom", "dingtalk", "apprise", "modes")
-_SCENARIO_KEYS = ("name", "role")
+_SCENARIO_KEYS = ("name", "role", "escalation")
+_ESCALATION_KEYS = ("repeat", "ack_timeout", "loops", "step")
+_STEP_KEYS = ("after", "roles", "people", "modes")
+#: Bounds of an escalation policy: more steps or passes than this is a paging storm, not a policy.
+MAX_STEPS = 20
+MAX_LOOPS = 10
+#: Shortest reminder interval and acknowledgement timeout: anything shorter pages people faster than they can act.
+MIN_INTERVAL_S = 60
+#: How ``repeat`` and ``ack_timeout`` say "never".
+OFF = "off"
 _ROLE_KEYS = ("name", "rotation", "handover", "timezone", "start", "people", "override", "digest")
 #: Coverage digests a role may ask for (``digest = "weekly"`` on a ``[[scenario.role]]``).
 DIGESTS = ("weekly", "monthly")
@@ -151,7 +176,7 @@ class Person:
         """Where ``mode`` reaches this person, or None (unknown mode, or no address for it).
 
         ``sms`` uses the mobile; ``dingtalk`` uses the DingTalk id, else the mobile (DingTalk robots can @ a
-        member by mobile). Apprise URLs are not addresses of a mode: read :attr:`apprise`.
+        member by mobile). The ``apprise`` mode sends to every URL of :attr:`apprise`, not to one address.
         """
         attr = _ADDRESS_FIELD.get(mode)
         if attr is None:
@@ -283,12 +308,34 @@ class Scenario:
 
     name: str
     roles: tuple[Role, ...]
+    #: The scenario's ``[scenario.escalation]``; None when it states none (the engine uses ``default_policy``).
+    escalation: EscalationPolicy | None = None
 
     def role(self, name: str) -> Role | None:
         return next((r for r in self.roles if r.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "role": [r.to_dict() for r in self.roles]}
+        out: dict[str, Any] = {"name": self.name, "role": [r.to_dict() for r in self.roles]}
+        if self.escalation is not None:
+            out["escalation"] = _escalation_dict(self.escalation)
+        return out
+
+
+def _escalation_dict(policy: EscalationPolicy) -> dict[str, Any]:
+    """The ``[scenario.escalation]`` table, durations written as in the file (``4h``) so an export reads well."""
+
+    def duration(seconds: int | None) -> str:
+        return OFF if seconds is None else format_duration(seconds)
+
+    steps = []
+    for step in policy.steps:
+        table: dict[str, Any] = {"after": format_duration(step.after)}
+        for key in ("roles", "people", "modes"):
+            if getattr(step, key):
+                table[key] = list(getattr(step, key))
+        steps.append(table)
+    return {"repeat": duration(policy.repeat), "ack_timeout": duration(policy.ack_timeout), "loops": policy.loops,
+            "step": steps}
 
 
 @dataclass(frozen=True)
@@ -559,6 +606,8 @@ def _person(path: str, index: int, raw: Any, problems: _Problems, people: dict[s
             # A preferred mode without an address would be skipped on every notice: say so now.
             needed = "dingtalk or mobile" if mode == "dingtalk" else _ADDRESS_FIELD[mode]
             problems.add(where, f"mode {mode!r} needs an address on this person: set {needed}")
+        elif mode == APPRISE_MODE and not apprise:
+            problems.add(where, f"mode {mode!r} sends to this person's apprise URLs: set apprise = [...]")
 
     if len(problems.errors) == before and name is not None:
         people[name] = Person(name, email, mobile, wecom, dingtalk, tuple(u for _, u in apprise),
@@ -610,7 +659,92 @@ def _scenario(index: int, raw: Any, problems: _Problems, declared: Mapping[str, 
             ok = False
         else:
             roles.append(role)
-    return Scenario(name, tuple(roles)) if ok and name is not None else None
+    escalation: EscalationPolicy | None = None
+    if table.get("escalation") is not None:
+        before = len(problems.errors)
+        escalation = _escalation(f"{path}.escalation", table["escalation"], problems, declared, role_names)
+        ok = ok and len(problems.errors) == before
+    return Scenario(name, tuple(roles), escalation) if ok and name is not None else None
+
+
+def _escalation(path: str, raw: Any, problems: _Problems, declared: Mapping[str, int],
+                role_names: set[str]) -> EscalationPolicy | None:
+    """A ``[scenario.escalation]`` table; None (with the problems recorded) when any part of it is wrong.
+
+    ``role_names`` holds every role name the scenario declares, valid or not, so one broken role is reported once
+    rather than again by each step naming it."""
+    table = problems.table(path, raw, "[scenario.escalation]")
+    if table is None:
+        return None
+    problems.unknown_keys(path, table, _ESCALATION_KEYS)
+    repeat = _interval(f"{path}.repeat", table.get("repeat", DEFAULT_REPEAT_S), problems)
+    ack_timeout = _interval(f"{path}.ack_timeout", table.get("ack_timeout", OFF), problems)
+    loops = table.get("loops", 0)
+    if isinstance(loops, bool) or not isinstance(loops, int) or not 0 <= loops <= MAX_LOOPS:
+        problems.add(f"{path}.loops", f"must be a whole number from 0 to {MAX_LOOPS} (how often the steps run "
+                                      f"again after the last one), got {loops!r}")
+    raw_steps = problems.tables(f"{path}.step", table.get("step"), "[[scenario.escalation.step]]")
+    if len(raw_steps) > MAX_STEPS:
+        problems.add(f"{path}.step", f"at most {MAX_STEPS} steps, got {len(raw_steps)}")
+    steps = [_step(f"{path}.step[{k}]", raw_step, problems, declared, role_names)
+             for k, raw_step in enumerate(raw_steps[:MAX_STEPS])]
+    if any(step is None for step in steps):
+        return None
+    return EscalationPolicy(tuple(s for s in steps if s is not None), loops, repeat, ack_timeout)
+
+
+def _interval(path: str, value: Any, problems: _Problems) -> int | None:
+    """Seconds of a ``repeat`` or ``ack_timeout``, None for ``off``; at least a minute."""
+    if isinstance(value, str) and value.strip().lower() == OFF:
+        return None
+    try:
+        seconds = parse_duration(value, path)
+    except ValidationError as exc:
+        for error in exc.errors:
+            problems.add(error.field, f"{error.rule}, or {OFF!r}")
+        return None
+    if seconds < MIN_INTERVAL_S:
+        problems.add(path, f"must be at least 1 minute (or {OFF!r}), got {format_duration(seconds)}")
+    return seconds
+
+
+def _step(path: str, raw: Any, problems: _Problems, declared: Mapping[str, int],
+          role_names: set[str]) -> EscalationStep | None:
+    table = problems.table(path, raw, "[[scenario.escalation.step]]")
+    if table is None:
+        return None
+    problems.unknown_keys(path, table, _STEP_KEYS)
+    before = len(problems.errors)
+    after: int | None = None
+    if table.get("after") is None:
+        problems.add(f"{path}.after", "required: the delay after the first notice or the previous step, e.g. 15m")
+    else:
+        try:
+            after = parse_duration(table["after"], f"{path}.after")
+        except ValidationError as exc:
+            for error in exc.errors:
+                problems.add(error.field, error.rule)
+    roles = _strings(f"{path}.roles", table.get("roles"), problems)
+    for k, role in roles:
+        if role not in role_names:
+            problems.add(f"{path}.roles[{k}]", f"this scenario has no role {role!r}; its roles: "
+                                               f"{_known(sorted(role_names))}")
+    people = _strings(f"{path}.people", table.get("people"), problems)
+    for k, person in people:
+        if person not in declared:
+            problems.add(f"{path}.people[{k}]", f"unknown person {person!r}: define it in a [[person]] block")
+    if not table.get("roles") and not table.get("people"):
+        problems.add(path, "a step needs roles and/or people to notify")
+    modes = _strings(f"{path}.modes", table.get("modes"), problems)
+    for k, mode in modes:
+        if not _MODE_RE.match(mode):
+            problems.add(f"{path}.modes[{k}]", f"{mode!r} is not a notification mode (e.g. {', '.join(KNOWN_MODES)})")
+        elif mode in [m for _, m in modes[:k]]:
+            problems.add(f"{path}.modes[{k}]", f"mode {mode!r} is listed twice")
+    if len(problems.errors) > before or after is None:
+        return None
+    return EscalationStep(after, tuple(dict.fromkeys(r for _, r in roles)), tuple(dict.fromkeys(p for _, p in people)),
+                          tuple(m for _, m in modes))
 
 
 def _role(scenario_path: str, index: int, raw: Any, problems: _Problems, declared: Mapping[str, int],

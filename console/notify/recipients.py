@@ -14,7 +14,7 @@ from console.domain.task import KNOWN_MODES, Task
 from console.errors import FieldError, ValidationError
 from console.notify.people import Directory
 
-__all__ = ["check_recipients"]
+__all__ = ["check_escalation_modes", "check_recipients"]
 
 
 def check_recipients(task: Task, directory: Directory, configured_modes: Iterable[str]) -> None:
@@ -36,5 +36,23 @@ def check_recipients(task: Task, directory: Directory, configured_modes: Iterabl
         errors.append(FieldError("notify.modes", f"{', '.join(repr(m) for m in unknown_modes)} "
                                                  f"{'is' if len(unknown_modes) == 1 else 'are'} not a mode "
                                                  f"(modes: {', '.join(sorted(modes))})"))
+    if errors:
+        raise ValidationError(errors)
+
+
+def check_escalation_modes(directory: Directory, configured_modes: Iterable[str]) -> None:
+    """Raise a ValidationError naming each escalation step's mode that no channel provides.
+
+    people.toml cannot see the channels file, so its parser only checks that a step's modes are mode names; a
+    typo such as ``emial`` would otherwise escalate to nobody. ``configured_modes`` as for
+    :func:`check_recipients`."""
+    modes = set(KNOWN_MODES) | set(configured_modes)
+    errors: list[FieldError] = []
+    for scenario in directory.scenarios.values():
+        for k, step in enumerate(scenario.escalation.steps if scenario.escalation else ()):
+            for j, mode in enumerate(step.modes):
+                if mode not in modes:
+                    errors.append(FieldError(f"scenario[{scenario.name}].escalation.step[{k}].modes[{j}]",
+                                             f"{mode!r} is not a mode (modes: {', '.join(sorted(modes))})"))
     if errors:
         raise ValidationError(errors)

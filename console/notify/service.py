@@ -445,9 +445,8 @@ class NotificationService:
             except ValidationError:
                 scenario = None
             if scenario is not None:
-                policy = getattr(scenario, "escalation", None)  # TODO(merge issue3-work)
-                if policy is not None:
-                    return policy
+                if scenario.escalation is not None:
+                    return scenario.escalation
                 order = [role.name for role in scenario.roles]
         return default_policy(task.notify.roles, task.notify.people, order,
                               escalate_after=int(self.escalate_after.total_seconds()),

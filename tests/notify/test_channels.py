@@ -98,7 +98,8 @@ def test_written_file_is_0600_from_the_start_even_with_a_permissive_umask(tmp_pa
         assert [p.name for p in tmp_path.iterdir()] == ["channels.toml"]
     finally:
         os.umask(old)
-    assert load_channels(path).modes() == ["email", "sms", "wecom", "dingtalk", "slack", "ntfy"]
+    # apprise needs no section: it sends to the people's own URLs, so it is always a mode.
+    assert load_channels(path).modes() == ["email", "sms", "wecom", "dingtalk", "slack", "ntfy", "apprise"]
 
 
 @pytest.mark.parametrize(("mode", "what"), [(0o644, "readable"), (0o640, "readable"), (0o620, "writable"),

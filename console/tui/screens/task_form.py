@@ -477,6 +477,9 @@ class TaskFormScreen(ConsoleScreen):
                   "scenario": self._input("f-scenario") or None,
                   "roles": split_names(self._input("f-roles")),
                   "people": split_names(self._input("f-people")), "modes": modes}
+        # The form has no field for it yet: keep the edited task's value rather than reset it to 1.
+        if self._v("notify.after_consecutive") is not None:
+            notify["after_consecutive"] = self._v("notify.after_consecutive")
         return {
             "name": self._input("f-name"), "risk": q("#f-risk", Select).value,
             "description": self._input("f-description"), "enabled": q("#f-enabled", Checkbox).value,

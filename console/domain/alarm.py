@@ -66,6 +66,8 @@ class AlarmHost:
     notified: bool = False
     #: Its notice was withheld by a silence; it is sent when the silence ends, if the host is still failing.
     held: bool = False
+    #: Times it failed again after recovering, within this episode (a flapping host is announced once).
+    flaps: int = 0
 
     @property
     def failing(self) -> bool:
@@ -138,9 +140,15 @@ class Alarm:
         """Record a failure of ``host`` in ``run_id``; True when the host is newly failing in this alarm."""
         current = self.hosts.get(host)
         self.latest_run = run_id
-        if current is None or not current.failing:
+        if current is None:
             self.hosts[host] = AlarmHost(host, category, reason, first_failed_at=at, last_failed_at=at,
                                          run_id=run_id)
+            return True
+        if not current.failing:
+            # Failing again after a recovery in the same episode: a flap. It keeps its "notified" mark, so a host
+            # that fails every other run is not announced every other run; the streak starts over.
+            current.recovered_at, current.consecutive, current.flaps = None, 1, current.flaps + 1
+            current.category, current.reason, current.last_failed_at, current.run_id = category, reason, at, run_id
             return True
         if current.run_id != run_id:
             current.consecutive += 1
@@ -157,8 +165,9 @@ class Alarm:
         return True
 
     def run_problem(self, problem: RunProblem, detail: str, run_id: str | None) -> bool:
-        """Record a run-level problem; True when it is new (none, or another kind, stood before)."""
-        new = self.problem is not problem
+        """Record a run-level problem; True when it is new: none or another kind stood before, or it is another
+        run's (each interrupted or missed run is a scan that did not happen, and is told once)."""
+        new = self.problem is not problem or (run_id is not None and run_id != self.problem_run)
         self.problem, self.problem_detail, self.problem_run = problem, detail, run_id
         if new:
             self.problem_notified, self.problem_held = False, False

@@ -290,13 +290,14 @@ class AlarmBook:
         after = task.notify.after_consecutive if task else 1
         due = not host.notified and host.consecutive >= after
         announce = due and silence is None and alarm.state is AlarmState.OPEN
+        newly_held = due and silence is not None and not host.held
         host.held = due and silence is not None
         first = False
         if announce:
             first = self._announce(alarm, task)
             host.notified = True
             tally.announced += 1
-        if new or announce or host.held:
+        if new or announce or newly_held:
             detail = (f"withheld by silence {silence.id}" if host.held and silence else
                       "newly failing" if new else f"failed {host.consecutive} runs in a row")
             self._changed(alarm, EventKind.ALARM_HOST_FAILING, f"{event.host} {detail} ({category})",

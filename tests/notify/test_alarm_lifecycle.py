@@ -419,3 +419,37 @@ async def test_restart_with_a_silence_ending_while_down_releases_once(tmp_path, 
         assert await desk.notices() == Counter({"execution_failed": 1})
     finally:
         await desk.engine.close()
+
+
+async def test_a_flapping_host_is_announced_once_per_episode(tmp_path, mail):
+    desk = Desk(tmp_path, mail)
+    await desk.setup()
+    try:
+        for index in range(5):  # host-000 always fails and keeps the alarm open; host-001 fails every other run
+            await desk.run({"host-000": "network", **({"host-001": "service"} if index % 2 == 0 else {})})
+        assert await desk.notices() == Counter({"execution_failed": 1})
+        alarm = await desk.alarm()
+        assert alarm.hosts["host-001"].flaps == 2 and alarm.hosts["host-001"].failing
+        # While silenced, a host's failures are recorded once as held, not once per run, in the trace.
+        await desk.engine.add_silence(reason="maintenance", ends_at=START + timedelta(hours=8), host="host-002")
+        for _ in range(3):
+            await desk.run({"host-000": "network", "host-002": "timeout"})
+        held = [e for e in await desk.engine.query_events(kind="alarm.host_failing", limit=100)
+                if e.host == "host-002"]
+        assert len(held) == 1 and held[0].data["silence"]
+    finally:
+        await desk.engine.close()
+
+
+async def test_each_missed_run_is_told_once_even_inside_an_open_alarm(tmp_path, mail):
+    desk = Desk(tmp_path, mail)
+    await desk.setup()
+    try:
+        task = await desk.engine.get_task("alarmed")
+        for hours in (3, 2):
+            await desk.engine.record_missed(task, [START - timedelta(hours=hours)], 1, capped=False)
+            await desk.settle()
+        assert await desk.notices() == Counter({"missed": 2})
+        assert len(await desk.engine.list_alarms()) == 1
+    finally:
+        await desk.engine.close()

@@ -25,7 +25,6 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,8 @@ from console.domain import ids
 from console.engine import Engine
 from console.jobs import JobContext, Target
 from console.notify import service as notify_service
-from console.notify.notice import NoticeKind
-from console.notify.outbox import OutboxStatus
+from console.notify.notice import Notice, NoticeKind
+from console.notify.outbox import OutboxRecord, OutboxStatus
 from console.tui.app import PatchwatchApp
 from console.tui.screens.events import EventsScreen
 from console.tui.screens.help import HelpScreen
@@ -143,16 +142,18 @@ async def _build(data_dir: Path) -> str:
         # The run's failure notice to two people, as the notifier records it when no channel can carry it
         # (recorded here directly: the notifier's own notices leave on timers, which a stopped clock never
         # fires, and whether they are recorded before the engine closes would be a race).
-        notifier = engine.notifier
-        assert notifier is not None
         task = await engine.get_task("nightly-web")
         finished = await engine.get_run(run.id)
-        notice = notifier._failure_notice(NoticeKind.EXECUTION_FAILED, task, run.id, None, run_state="failed",
-                                          detail="run failed")
-        notice = replace(notice, failed=finished.hosts_failed, total=finished.hosts_total,
-                         categories=dict(finished.categories))
-        records = [notifier._record(task.id, notice, person, mode, BUILT_AT, OutboxStatus.FAILED,
-                                    error=f"no channels file at {NO_CHANNELS}")
+        now = engine.clock.now().isoformat()
+        notice = Notice(kind=NoticeKind.EXECUTION_FAILED, task_name=task.name, task_id=task.id, at=now,
+                        timezone=task.schedule.timezone, run_id=run.id, run_state="failed",
+                        failed=finished.hosts_failed, total=finished.hosts_total,
+                        categories=dict(finished.categories), detail="run failed",
+                        logs_command=notify_service.command_line(data_dir, "logs", run.id))
+        records = [OutboxRecord(id=ids.new_id(ids.NOTICE), created_at=now, notice=notice.to_dict(),
+                                kind=notice.kind.value, task_id=task.id, run_id=run.id, person=person, mode=mode,
+                                target="-", status=OutboxStatus.FAILED, error=f"no channels file at {NO_CHANNELS}",
+                                detected_at=BUILT_AT, tried_modes=[mode])
                    for person, mode in (("alice", "email"), ("bob", "dingtalk"))]
         await engine.store.call(lambda repos: repos.outbox.insert_many([r.to_dict() for r in records]))
         return run.id

@@ -645,10 +645,7 @@ def _silence_errors(exc: ValidationError, end_option: str) -> ValidationError:
     from console.errors import FieldError
 
     names = {**_SILENCE_OPTIONS, "end": end_option}
-    # check_silence (console.domain.alarm) hands ValidationError (field, rule) pairs instead of FieldErrors
-    # (reported to its owner); read both shapes so a bad option still exits 2 naming itself.
-    pairs = [(e.field, e.rule) if isinstance(e, FieldError) else tuple(e) for e in exc.errors]
-    return ValidationError([FieldError(names.get(field, field), rule) for field, rule in pairs])
+    return ValidationError([FieldError(names.get(e.field, e.field), e.rule) for e in exc.errors])
 
 
 def cmd_silence_add(args: argparse.Namespace) -> int:
@@ -660,7 +657,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
     from console.errors import NotFoundError
 
     # Every option is read, and the silence's rules checked, before the engine is reached: a bad one changes
-    # nothing, and all of them are named at once.
+    # nothing (not even a new data directory in this process), and all of them are named at once.
     start = _parse_instant(args.from_, "--from") if args.from_ else None
     until = _parse_instant(args.until, "--until") if args.until else None
     span = parse_duration(args.for_, "--for") if args.for_ else None

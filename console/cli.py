@@ -615,8 +615,8 @@ def cmd_alarm_rescan(args: argparse.Namespace) -> int:
     async def body(engine: EngineAPI) -> int:
         stream = await engine.subscribe()
         run = await engine.rescan_alarm(args.alarm)
-        _out(f"run {run.id} re-scans the {_count(len(run.only_hosts), 'failing host')} of alarm {args.alarm} "
-             f"({safe_text(run.task_name)}): {run.state.value}")
+        _out(f"run {run.id} re-scans the {_count(len(run.only_hosts), 'failing host')} of alarm "
+             f"{safe_text(args.alarm)} ({safe_text(run.task_name)}): {run.state.value}")
         if _attached(engine) is not None and not args.wait:
             stream.close()
             _out(f"it runs on the daemon; follow it with {paste_command(args, 'follow', '--run', run.id)}")

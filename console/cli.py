@@ -501,6 +501,229 @@ def cmd_follow(args: argparse.Namespace) -> int:
 _STREAM_NOTICES = frozenset({"stream.lagged", "stream.disconnected", "stream.reconnected"})
 
 
+# ----------------------------------------------------------------------------------------------- alarms, silences
+
+ALARM_HEADERS = ["ALARM", "TASK", "STATE", "FAILING", "CATEGORIES", "OPENED", "ACK BY", "SILENCED"]
+
+
+def _silenced(alarm: Any, silences: list[Any], now: datetime) -> list[str]:
+    """The failing hosts of ``alarm`` an active silence covers now (their notices are withheld)."""
+    return [h.host for h in alarm.failing_hosts()
+            if any(s.active(now) and s.matches(alarm.task_id, h.host, h.category) for s in silences)]
+
+
+def _alarm_row(alarm: Any, silenced: list[str]) -> list[str]:
+    cats = ",".join(f"{k}:{v}" for k, v in sorted(alarm.categories().items()))
+    if alarm.problem:
+        cats = ",".join(c for c in (cats, f"{alarm.problem.value} run") if c)
+    return [alarm.id, alarm.task_name, alarm.state.value, str(len(alarm.failing_hosts())), cats or "-",
+            alarm.opened_at[:19], alarm.acknowledged_by or "-", str(len(silenced))]
+
+
+def cmd_alarms(args: argparse.Namespace) -> int:
+    async def body(engine: EngineAPI) -> int:
+        alarms = await engine.list_alarms(include_resolved=args.all, limit=args.limit)
+        silences = await engine.list_silences()
+        now = engine.clock.now()
+        if args.json:
+            for alarm in alarms:
+                _json_line({**alarm.to_dict(), "silenced_hosts": _silenced(alarm, silences, now)})
+        elif alarms:
+            _table([_alarm_row(a, _silenced(a, silences, now)) for a in alarms], ALARM_HEADERS)
+        else:
+            _out("no open alarms" if not args.all else "no alarms")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body, read_only=True))
+
+
+def _when(value: str | None) -> str:
+    return value or "-"
+
+
+def cmd_alarm_show(args: argparse.Namespace) -> int:
+    async def body(engine: EngineAPI) -> int:
+        alarm = await engine.get_alarm(args.alarm)
+        silences = await engine.list_silences()
+        silenced = _silenced(alarm, silences, engine.clock.now())
+        if args.json:
+            _json_line({**alarm.to_dict(), "silenced_hosts": silenced})
+            return EXIT_OK
+        # Each value goes through safe_text on its own: _out keeps newlines, and a host's reason or an
+        # operator's note must never start a line of its own.
+        s = safe_text
+        lines = [f"alarm {alarm.id} of task {s(alarm.task_name)} ({alarm.task_id}): {alarm.state.value}, "
+                 f"{alarm.summary()}",
+                 f"  opened        {alarm.opened_at}" + (f" by run {alarm.opened_by_run}" if alarm.opened_by_run
+                                                         else ""),
+                 f"  latest run    {_when(alarm.latest_run)}"]
+        if alarm.problem:
+            mark = "notified" if alarm.problem_notified else "held by a silence" if alarm.problem_held else \
+                "not notified"
+            lines.append(f"  run problem   {alarm.problem.value}: {s(alarm.problem_detail) or '-'}"
+                         + (f" (run {alarm.problem_run})" if alarm.problem_run else "") + f"; {mark}")
+        else:
+            lines.append("  run problem   -")
+        if alarm.acknowledged_by:
+            lines.append(f"  acknowledged  by {s(alarm.acknowledged_by)} at {alarm.acknowledged_at}"
+                         + (f": {s(alarm.ack_note)}" if alarm.ack_note else "")
+                         + (f"; opens again at {alarm.ack_expires_at} unless resolved" if alarm.ack_expires_at
+                            else ""))
+        else:
+            lines.append("  acknowledged  no")
+        if alarm.resolved_at:
+            lines.append(f"  resolved      {alarm.resolved_at} ({alarm.resolved_reason})")
+        lines.append(f"  escalation    step {alarm.escalation_step}, pass {alarm.escalation_pass}; next escalation "
+                     f"{_when(alarm.next_escalation_at)}; next reminder {_when(alarm.next_repeat_at)}"
+                     + (f"; re-triggered {alarm.retriggers} times" if alarm.retriggers else ""))
+        # Announced (a notice was due) and who received one differ: a task may notify nobody.
+        lines.append(f"  notified      {s(', '.join(alarm.notified_people)) or 'nobody'}"
+                     + (f"; announced first {alarm.first_notified_at}, last {alarm.last_notified_at}"
+                        if alarm.first_notified_at else "; not announced"))
+        for line in lines:
+            _out(line)
+        if not alarm.hosts:
+            return EXIT_OK
+        _out()
+        hosts = sorted(alarm.hosts.values(), key=lambda h: (not h.failing, h.host))
+        _table([[h.host, h.category, h.first_failed_at, str(h.consecutive), _when(h.recovered_at),
+                 "notified" if h.notified else "held" if h.held else "-",
+                 "yes" if h.host in silenced else "-"] for h in hosts],
+               ["HOST", "CATEGORY", "FIRST FAILED", "IN A ROW", "RECOVERED", "NOTICE", "SILENCED"])
+        failing = [h for h in hosts if h.failing and h.reason]
+        if failing:
+            _out()
+        for h in failing:
+            _out(f"{s(h.host)}: {s(h.category)}: {s(h.reason)} (run {h.run_id})")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body, read_only=True))
+
+
+def cmd_alarm_ack(args: argparse.Namespace) -> int:
+    async def body(engine: EngineAPI) -> int:
+        alarm = await engine.acknowledge_alarm(args.alarm, note=args.note)
+        _out(f"alarm {alarm.id} of {safe_text(alarm.task_name)}: {alarm.state.value} by "
+             f"{safe_text(alarm.acknowledged_by)}; escalation and reminders stop"
+             + (f" until {alarm.ack_expires_at}" if alarm.ack_expires_at else ""))
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body))
+
+
+def cmd_alarm_rescan(args: argparse.Namespace) -> int:
+    async def body(engine: EngineAPI) -> int:
+        stream = await engine.subscribe()
+        run = await engine.rescan_alarm(args.alarm)
+        _out(f"run {run.id} re-scans the {_count(len(run.only_hosts), 'failing host')} of alarm "
+             f"{safe_text(args.alarm)} ({safe_text(run.task_name)}): {run.state.value}")
+        if _attached(engine) is not None and not args.wait:
+            stream.close()
+            _out(f"it runs on the daemon; follow it with {paste_command(args, 'follow', '--run', run.id)}")
+            return EXIT_OK
+        # In this process the run lives only as long as the command: stay with it to its end.
+        return await _follow_run(engine, stream, run.id, args, echo=args.wait)
+
+    return _run_async(_with_engine(args, body))
+
+
+#: The engine's field names for a silence, as the options an operator typed.
+_SILENCE_OPTIONS = {"match": "--task/--host/--category", "host": "--host", "category": "--category",
+                    "start": "--from", "reason": "--reason", "task": "--task"}
+
+
+def _silence_state(silence: Any, now: datetime) -> str:
+    if silence.expired_at and datetime.fromisoformat(silence.expired_at) <= now:
+        return f"expired by {silence.expired_by}"
+    if datetime.fromisoformat(silence.effective_end) <= now:
+        return "ended"
+    return "active" if silence.active(now) else "pending"
+
+
+def _silence_errors(exc: ValidationError, end_option: str) -> ValidationError:
+    """The same errors, named by the options an operator typed (``end`` is ``--for`` or ``--until``)."""
+    from console.errors import FieldError
+
+    names = {**_SILENCE_OPTIONS, "end": end_option}
+    return ValidationError([FieldError(names.get(e.field, e.field), e.rule) for e in exc.errors])
+
+
+def cmd_silence_add(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from console.domain.alarm import check_silence
+    from console.domain.durations import parse_duration
+    from console.domain.taxonomy import Category
+    from console.errors import NotFoundError
+
+    # Every option is read, and the silence's rules checked, before the engine is reached: a bad one changes
+    # nothing (not even a new data directory in this process), and all of them are named at once.
+    start = _parse_instant(args.from_, "--from") if args.from_ else None
+    until = _parse_instant(args.until, "--until") if args.until else None
+    span = parse_duration(args.for_, "--for") if args.for_ else None
+    end_option = "--until" if until else "--for"
+
+    def ends_at(now: datetime) -> datetime:
+        return until or (start or now) + timedelta(seconds=span or 0)
+
+    now = datetime.now(UTC)
+    try:
+        check_silence(host=args.host, category=args.category, task_id=args.task, starts_at=start or now,
+                      ends_at=ends_at(now), reason=args.reason, categories=tuple(c.value for c in Category))
+    except ValidationError as exc:
+        raise _silence_errors(exc, end_option) from exc
+
+    async def body(engine: EngineAPI) -> int:
+        try:
+            silence = await engine.add_silence(reason=args.reason, ends_at=ends_at(engine.clock.now()),
+                                               starts_at=start, task=args.task, host=args.host,
+                                               category=args.category)
+        except ValidationError as exc:
+            raise _silence_errors(exc, end_option) from exc
+        except NotFoundError as exc:
+            if not args.task:
+                raise
+            raise ValidationError.single("--task", f"must be the id or name of a task: {exc}") from exc
+        now = engine.clock.now()
+        covered = [a for a in await engine.list_alarms()
+                   if any(silence.matches(a.task_id, h.host, h.category) for h in a.failing_hosts())]
+        _out(f"silence {silence.id}: {safe_text(silence.describe())} from {silence.starts_at} until "
+             f"{silence.ends_at} ({_silence_state(silence, now)}); reason: {safe_text(silence.reason)}")
+        _out(f"failures it matches are recorded and shown but not notified; it covers failing hosts of "
+             f"{_count(len(covered), 'open alarm')} now. End it early with "
+             f"{paste_command(args, 'silence', 'expire', silence.id)}")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body))
+
+
+def cmd_silence_list(args: argparse.Namespace) -> int:
+    async def body(engine: EngineAPI) -> int:
+        silences = await engine.list_silences(include_ended=args.all)
+        now = engine.clock.now()
+        if args.json:
+            for silence in silences:
+                _json_line({**silence.to_dict(), "state": _silence_state(silence, now)})
+        elif silences:
+            _table([[s.id, s.describe(), s.starts_at, s.effective_end, _silence_state(s, now), s.created_by,
+                     s.reason] for s in silences], ["SILENCE", "MATCHES", "FROM", "UNTIL", "STATE", "BY", "REASON"])
+        else:
+            _out("no silences" if args.all else "no active or pending silences")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body, read_only=True))
+
+
+def cmd_silence_expire(args: argparse.Namespace) -> int:
+    async def body(engine: EngineAPI) -> int:
+        silence = await engine.expire_silence(args.silence)
+        _out(f"silence {silence.id} ({safe_text(silence.describe())}) expired by {safe_text(silence.expired_by)} "
+             f"at {silence.expired_at}; failures it held back are notified now if their alarm is still open")
+        return EXIT_OK
+
+    return _run_async(_with_engine(args, body))
+
+
 # ----------------------------------------------------------------------------------------------- inventory
 
 def cmd_inventory_import(args: argparse.Namespace) -> int:
@@ -1016,6 +1239,12 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+def _command(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
+    """A subcommand whose own ``--help`` opens with what it does (not only its parent's listing)."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="patchwatch",
@@ -1086,6 +1315,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN")
     p.add_argument("--wait", action="store_true", help="print the new run's events as they happen")
     p.set_defaults(func=cmd_rescan)
+
+    alarms = _command(sub, "alarms", "open alarms: one per task whose runs fail, from the first failure "
+                            "until every host succeeded again; without ACTION, list them")
+    alarms.add_argument("--all", action="store_true", help="resolved alarms too")
+    alarms.add_argument("--limit", type=opt.LIMIT, default=200, help="the newest N (default 200)")
+    alarms.add_argument("--json", action="store_true", help="one JSON object per alarm")
+    alarms.set_defaults(func=cmd_alarms)
+    asub = alarms.add_subparsers(dest="alarms_command", metavar="ACTION")
+    p = _command(asub, "show", "one alarm: every host with its category, first failure, failures in a row "
+                        "and recovery; the run-level problem, acknowledgement, escalation and who was notified")
+    p.add_argument("alarm", metavar="ALARM", help="its id, or the last 6 or more characters of it")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_alarm_show)
+    p = _command(asub, "ack", "take an alarm: escalation and reminders stop (recorded with who and when); "
+                        "it still resolves by itself when its hosts succeed again")
+    p.add_argument("alarm", metavar="ALARM")
+    p.add_argument("--note", help="a note recorded with the acknowledgement")
+    p.set_defaults(func=cmd_alarm_ack)
+    p = _command(asub, "rescan", "re-scan only the hosts of an alarm that are still failing (a new run of "
+                        "its task)")
+    p.add_argument("alarm", metavar="ALARM")
+    p.add_argument("--wait", action="store_true", help="print the new run's events as they happen")
+    p.set_defaults(func=cmd_alarm_rescan)
+
+    sil = _command(sub, "silence", "mute notices of matching failures for a while (maintenance): they are "
+                         "still recorded and shown, and notified when the silence ends if still failing")
+    ssub = sil.add_subparsers(dest="silence_command", metavar="ACTION", required=True)
+    p = _command(ssub, "add", "mute the notices of failures that match every matcher given (--task, --host, "
+                 "--category: at least one) from --from (default now) for --for or until --until; the failures "
+                 "are still recorded and shown; --reason says why (e.g. planned maintenance)")
+    p.add_argument("--task", metavar="ID|NAME", help="only failures of this task")
+    p.add_argument("--host", metavar="GLOB", help="only these hosts: a name or a shell glob such as 'web-*'")
+    p.add_argument("--category", metavar="CAT", help="only this failure category: network, timeout, permission, "
+                   "host_key, tool or service")
+    end = p.add_mutually_exclusive_group(required=True)
+    end.add_argument("--for", dest="for_", metavar="DURATION", help="how long from its start: 90m, 2h, 3d, 1h30m")
+    end.add_argument("--until", metavar="ISO-DATETIME", help="when it ends (UTC without an offset)")
+    p.add_argument("--from", dest="from_", metavar="ISO-DATETIME", help="when it starts (default now; UTC without "
+                   "an offset)")
+    p.add_argument("--reason", required=True, metavar="TEXT", help="why these failures need not page anyone")
+    p.set_defaults(func=cmd_silence_add)
+    p = _command(ssub, "list", "active and pending silences (with --all, ended and expired ones too)")
+    p.add_argument("--all", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_silence_list)
+    p = _command(ssub, "expire", "end a silence now; failures it held back are notified if still failing")
+    p.add_argument("silence", metavar="SILENCE", help="its id, or the last 6 or more characters of it")
+    p.set_defaults(func=cmd_silence_expire)
 
     p = sub.add_parser("follow", help="the live event stream (of a daemon, or of this process's engine)")
     p.add_argument("--after", type=int, metavar="SEQ", help="first replay the stored events after this sequence "

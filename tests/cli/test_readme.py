@@ -16,6 +16,9 @@ def leaf_commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ())
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     if not subs:
         return {" ".join(prefix): parser}
+    if prefix and not subs[0].required:
+        # A command whose actions are optional (`alarms` lists, `alarms show` shows) is a command itself too.
+        found[" ".join(prefix)] = parser
     for name, sub in subs[0].choices.items():
         found.update(leaf_commands(sub, (*prefix, name)))
     return found

@@ -132,7 +132,7 @@ class HostResultRepository:
         table = self._store.sharded(_HOST_RESULTS)
         fresh = [d for d in results if d["id"] not in table]
         if fresh:
-            table.insert_many(fresh)
+            table.insert_many(fresh, copies=False)
         # The history index in the same batch, after the results: a crash in between leaves the index behind
         # (repaired by HostHistoryRepository.catch_up), never ahead. Idempotent, so a retried batch repairs it.
         self._store.history(_HOST_HISTORY).apply(results)
@@ -247,7 +247,7 @@ class EventRepository:
 
     def append_new(self, events: list[Doc]) -> None:
         """Append the events not stored yet (a batch retried after a failed write may be partly on disk)."""
-        self._store.append_events(events, skip_stored=True)
+        self._store.append_events(events, skip_stored=True, copies=False)
 
     def next_seq(self) -> int:
         return self._store.next_event_seq()

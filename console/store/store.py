@@ -367,7 +367,8 @@ class Store:
         assert self._next_seq is not None
         return self._next_seq
 
-    def append_events(self, events: list[Mapping[str, Any]], *, skip_stored: bool = False) -> list[dict[str, Any]]:
+    def append_events(self, events: list[Mapping[str, Any]], *, skip_stored: bool = False,
+                      copies: bool = True) -> list[dict[str, Any]]:
         """Store events in one batch (one write per touched shard) and return them as stored.
 
         An event that carries a ``seq`` keeps it (the engine numbers events when it publishes them, so that
@@ -375,7 +376,7 @@ class Store:
         event without an id gets ``ev-<seq>``. Each needs a string ``kind`` and a string ``at`` (ISO-8601 UTC,
         all in one format, because :meth:`query_events` compares them as strings). With ``skip_stored``, events
         whose id is already stored are left out (a batch retried after a failed write). The caller's dicts
-        are not changed.
+        are not changed. ``copies=False`` returns nothing (see :meth:`ShardedTable.insert_many`).
         """
         self._check_writable()
         table = self._events()
@@ -397,7 +398,7 @@ class Store:
             prepared.append(doc)
             next_seq = seq + 1
         try:
-            stored = table.insert_many(prepared)
+            stored = table.insert_many(prepared, copies=copies)
         except BaseException:
             # A batch spanning shards may have been partly written; recount from what is really stored.
             self._next_seq = None

@@ -35,6 +35,15 @@ def test_insert_many_fills_the_newest_shard_then_opens_new_ones_one_write_each(t
     assert dict(table.writes_by_shard) == {1: 2, 2: 1, 3: 2}
 
 
+def test_insert_many_without_copies_stores_the_same_detached_records(tmp_path: Path) -> None:
+    table = ShardedTable(tmp_path, 2, index_fields=("run_id",))
+    docs = [{"id": f"r{i}", "run_id": "x", "packages": [{"name": "a"}]} for i in range(3)]
+    assert table.insert_many(docs, copies=False) == []
+    docs[0]["packages"][0]["name"] = "changed by the caller afterwards"
+    assert [d["packages"] for d in table.find_by("run_id", "x")] == [[{"name": "a"}]] * 3
+    assert _records_in(tmp_path / "000001.json") == ["r0", "r1"]
+
+
 def test_update_in_an_old_shard_rewrites_only_that_shard(tmp_path: Path) -> None:
     table = ShardedTable(tmp_path, 2, index_fields=("run_id",))
     table.insert_many([{"id": f"r{i}", "run_id": "x", "n": i} for i in range(6)])

@@ -1,0 +1,82 @@
+"""Public-key login in one round trip: the signed request first, without asyncssh's two preliminaries.
+
+asyncssh logs a client in the way OpenSSH's ``ssh`` does: a ``none`` request (to learn the server's methods),
+then an unsigned ``publickey`` query (is this key acceptable?), then the signed request. Each is a round trip,
+so on a link of 50 ms the two preliminaries cost 100 ms of every host's scan, and four SSH packets of CPU at
+both ends. RFC 4252 (section 7) lets a client send the signature directly, without asking first; the
+signature covers this connection's session identifier, so it is worth nothing anywhere else, and host key
+verification has already happened during key exchange (nothing here touches it).
+
+asyncssh has no option for this. Its authentication methods are pluggable (``asyncssh.auth.
+register_auth_method``), and every client connection starts with the method ``none``; :class:`_DirectFirstAuth`
+takes that method's place. For a connection owned by :class:`DirectAuthClient` it sends the signed request of
+the first key instead of the ``none`` request; for any other connection it sends exactly the ``none`` request
+asyncssh sends, so other asyncssh clients in the same process behave as before. If the first key is refused,
+asyncssh goes on as usual from the server's answer (the method list a ``none`` request would have returned):
+the remaining keys, each queried first, then failure (``PermissionDenied``, as before).
+
+Why it is written against asyncssh's auth classes: the request must be sent from inside asyncssh's
+authentication state machine (which waits for the answer of the request it thinks it sent); the parts used
+are those every asyncssh auth method uses (``ClientAuth``, ``public_key_auth_requested``,
+``send_userauth_request``). tests/scan/test_sshauth.py checks the round trips on a real asyncssh server, so an
+asyncssh release that changes them fails a test instead of silently logging in the slow way.
+"""
+
+from __future__ import annotations
+
+import asyncssh
+from asyncssh.auth import ClientAuth, ServerAuth, register_auth_method
+from asyncssh.packet import Boolean, String
+
+__all__ = ["DirectAuthClient", "install"]
+
+_NONE = b"none"
+_PUBLICKEY = b"publickey"
+
+
+class DirectAuthClient(asyncssh.SSHClient):
+    """The client object of Patchwatch's scan connections: marks them for the direct signed request."""
+
+
+class _DirectFirstAuth(ClientAuth):
+    """asyncssh's first authentication step: the signed public-key request on a :class:`DirectAuthClient`
+    connection, the plain ``none`` request on any other."""
+
+    def __init__(self, conn: asyncssh.SSHClientConnection, method: bytes) -> None:
+        # Kept here (before the base class schedules _start) rather than read from the base class's fields.
+        self._connection = conn
+        super().__init__(conn, method)
+
+    async def _start(self) -> None:
+        conn = self._connection
+        if isinstance(conn.get_owner(), DirectAuthClient):
+            # The first key, as asyncssh's own public-key step would take it (agent keys included, signature
+            # algorithm chosen from the server's server-sig-algs); it is not offered again if refused.
+            keypair = await conn.public_key_auth_requested()
+            if keypair is not None:
+                await conn.send_userauth_request(_PUBLICKEY, Boolean(True), String(keypair.algorithm),
+                                                 String(keypair.public_data), key=keypair, trivial=False)
+                return
+        await conn.send_userauth_request(_NONE)
+
+
+class _NoNullAuth(ServerAuth):
+    """Server side of ``none``, as asyncssh's own: never offered (servers in this process are unchanged)."""
+
+    @classmethod
+    def supported(cls, conn: asyncssh.SSHServerConnection) -> bool:
+        return False
+
+    async def _start(self, packet: object) -> None:  # pragma: no cover - never offered, so never started
+        return None
+
+
+_installed = False
+
+
+def install() -> None:
+    """Put :class:`_DirectFirstAuth` in place of asyncssh's ``none`` step (once per process)."""
+    global _installed
+    if not _installed:
+        register_auth_method(_NONE, _DirectFirstAuth, _NoNullAuth)
+        _installed = True

@@ -1,0 +1,104 @@
+"""The scan's SSH login: the first key goes signed at once (console.scan.sshauth), on a real asyncssh server.
+
+The server records what it was asked: ``password_auth_supported`` is consulted only when the server lists its
+methods (the answer to a ``none`` request or to a refused attempt), and ``validate_public_key`` once per
+public-key request, the unsigned query included. So a login that asks first shows up as a listing plus two
+key checks; the direct one as one key check and no listing.
+"""
+
+from __future__ import annotations
+
+import asyncssh
+import pytest
+
+from console.scan.credentials import CredentialProfile, load_credential
+
+
+class RecordingServer(asyncssh.SSHServer):
+    def __init__(self, accepted: set[bytes], log: list[str]) -> None:
+        self._accepted = accepted
+        self._log = log
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        # Consulted for each method that depends on it (password, keyboard-interactive): one listing.
+        if not self._log or self._log[-1] != "listing":
+            self._log.append("listing")
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        accepted = key.public_data in self._accepted
+        self._log.append(f"key {'accepted' if accepted else 'refused'}")
+        return accepted
+
+
+@pytest.fixture
+async def server(tmp_path):
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+    good = asyncssh.generate_private_key("ssh-ed25519")
+    bad = asyncssh.generate_private_key("ssh-ed25519")
+    for name, key in (("good", good), ("bad", bad)):
+        key.write_private_key(tmp_path / name)
+    log: list[str] = []
+    accepted = {good.public_data}
+    listener = await asyncssh.listen("127.0.0.1", 0, server_host_keys=[host_key],
+                                     server_factory=lambda: RecordingServer(accepted, log))
+    port = listener.sockets[0].getsockname()[1]
+    (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:{port} "
+                                          f"{host_key.export_public_key().decode().strip()}\n")
+    try:
+        yield tmp_path, port, log
+    finally:
+        listener.close()
+        await listener.wait_closed()
+
+
+def cred(tmp_path, *keys):
+    return load_credential(CredentialProfile(name="t", user="scan", key_files=tuple(str(tmp_path / k) for k in keys),
+                                             known_hosts=(str(tmp_path / "known_hosts"),)))
+
+
+async def test_the_first_key_is_sent_signed_without_a_none_request_or_a_query(server):
+    tmp_path, port, log = server
+    async with asyncssh.connect("127.0.0.1", port, username="scan", **cred(tmp_path, "good").connect_options()):
+        pass
+    assert log == ["key accepted"]
+
+
+async def test_a_refused_first_key_falls_back_to_the_remaining_keys(server):
+    tmp_path, port, log = server
+    async with asyncssh.connect("127.0.0.1", port, username="scan",
+                                **cred(tmp_path, "bad", "good").connect_options()):
+        pass
+    # The refused signed attempt, the server's method list, then asyncssh's usual query and signed request.
+    assert log == ["key refused", "listing", "key accepted", "key accepted"]
+
+
+async def test_refused_keys_still_end_in_permission_denied(server):
+    tmp_path, port, log = server
+    with pytest.raises(asyncssh.PermissionDenied):
+        await asyncssh.connect("127.0.0.1", port, username="scan", **cred(tmp_path, "bad").connect_options())
+    assert log[0] == "key refused"
+
+
+async def test_an_unknown_host_key_still_stops_the_connection_before_any_key_is_sent(server):
+    tmp_path, port, log = server
+    (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:{port} "
+                                          f"{asyncssh.generate_private_key('ssh-ed25519').export_public_key().decode()}")
+    with pytest.raises(asyncssh.HostKeyNotVerifiable):
+        await asyncssh.connect("127.0.0.1", port, username="scan", **cred(tmp_path, "good").connect_options())
+    assert log == []
+
+
+async def test_other_asyncssh_clients_in_the_process_log_in_as_before(server):
+    tmp_path, port, log = server
+    options = cred(tmp_path, "good").connect_options()  # installs the direct first step for this process
+    del options["client_factory"]
+    async with asyncssh.connect("127.0.0.1", port, username="scan", **options):
+        pass
+    assert log == ["listing", "key accepted", "key accepted"]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from server.test_attach import Daemon, cli, data_dir  # noqa: F401 - data_dir is a fixture
+from server.test_attach import Daemon, cli
 
 from console.notify.channels import write_channels_file
 from console.server.client import EngineClient

@@ -14,8 +14,7 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +42,6 @@ instances = ["ghost-1", "ghost-2"]
 
 def env() -> dict[str, str]:
     return {**os.environ, "SSH_AUTH_SOCK": "", "HOME": os.environ.get("HOME", "/tmp")}
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    """A data directory other local users can reach (pytest's own tmp dirs are private to root)."""
-    base = Path(tempfile.mkdtemp(prefix="pw-attach-", dir="/tmp"))
-    base.chmod(0o755)
-    data = base / "data"
-    data.mkdir()
-    data.chmod(0o755)
-    try:
-        yield data
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 class Daemon:

@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from console.domain.limits import MAX_DURATION_S
+from console.domain.terminal import has_unsafe
 from console.errors import FieldError, ValidationError
 
 
@@ -303,8 +304,9 @@ def check_silence(*, host: str | None, category: str | None, task_id: str | None
         problems.append(("end", "a silence lasts at most a year"))
     if not reason.strip():
         problems.append(("reason", "say why these failures need not page anyone (e.g. planned maintenance)"))
-    elif len(reason) > MAX_REASON or any(ord(c) < 32 and c not in "\t" for c in reason):
-        problems.append(("reason", f"one line of at most {MAX_REASON} characters"))
+    elif len(reason) > MAX_REASON or has_unsafe(reason):
+        problems.append(("reason", f"one line of at most {MAX_REASON} characters, without control, escape or "
+                                   "bidi/format characters"))
     if problems:
         raise ValidationError([FieldError(f, rule) for f, rule in problems])
 

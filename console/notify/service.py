@@ -44,6 +44,7 @@ from console.notify.delivery import deliver
 from console.notify.notice import FIRST_FAILED, FailedHost, Notice, NoticeKind
 from console.notify.outbox import Attempt, OutboxRecord, OutboxStatus, RetryPolicy
 from console.notify.people import Directory, Person
+from console.notify.recipients import check_escalation_modes
 from console.store.datastore import DataStore
 from console.store.sent_journal import clear_sent, journal_sent, read_sent
 
@@ -159,8 +160,10 @@ class NotificationService:
         """(Re)read the channels file; a broken file is reported loudly and notices fail visibly."""
         self.channels, self.channels_error = None, None
         if self.channels_path is None or not self.channels_path.exists():
-            self.channels_error = (f"no channels file at {self.channels_path}: notifications cannot be delivered"
-                                   if self.channels_path else "no channels file configured")
+            self.channels_error = (f"no channels file at {self.channels_path}: only people's own apprise URLs "
+                                   "can be reached" if self.channels_path else "no channels file configured")
+            # Nothing configured is not nothing reachable: the apprise mode needs no section, only people's URLs.
+            self.channels = Channels({})
             return
         try:
             self.channels = load_channels(self.channels_path)
@@ -244,6 +247,8 @@ class NotificationService:
         from console.notify.people import merge, parse_people_toml
 
         incoming = parse_people_toml(text, source)
+        # people.toml cannot see the channels file: a step's mode that no channel provides is refused here.
+        check_escalation_modes(incoming, self.channels.modes() if self.channels else ())
         merged = merge(self.directory, incoming)
         await self._store.call(lambda r: r.people.put(merged.to_dict()))
         self.directory = merged

@@ -453,3 +453,31 @@ async def test_each_missed_run_is_told_once_even_inside_an_open_alarm(tmp_path, 
         assert len(await desk.engine.list_alarms()) == 1
     finally:
         await desk.engine.close()
+
+
+async def test_a_silence_reason_that_would_command_a_terminal_is_refused(tmp_path, mail):
+    desk = Desk(tmp_path, mail)
+    await desk.setup()
+    try:
+        for reason in ("maint \u202eenance", "kernel\x1b]0;owned\x07", "a\x85b"):
+            with pytest.raises(ValidationError) as refused:
+                await desk.engine.add_silence(reason=reason, host="host-*", ends_at=START + timedelta(hours=1))
+            assert [f.field for f in refused.value.errors] == ["reason"]
+        assert await desk.engine.list_silences(include_ended=True) == []
+    finally:
+        await desk.engine.close()
+
+
+async def test_an_escalation_step_by_a_mode_no_channel_provides_is_refused_at_import(tmp_path, mail):
+    desk = Desk(tmp_path, mail)
+    await desk.setup()
+    try:
+        before = await desk.engine.directory()
+        people = PEOPLE.read_text() + '\n  [scenario.escalation]\n    [[scenario.escalation.step]]\n' \
+            '    after = "10m"\n    roles = ["team-lead"]\n    modes = ["pager"]\n'
+        with pytest.raises(ValidationError) as refused:
+            await desk.engine.import_people(people)
+        assert "escalation.step[0].modes[0]" in str(refused.value) and "pager" in str(refused.value)
+        assert (await desk.engine.directory()).to_dict() == before.to_dict()
+    finally:
+        await desk.engine.close()

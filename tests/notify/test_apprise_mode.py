@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -179,3 +180,29 @@ def test_a_person_preferring_apprise_needs_apprise_urls() -> None:
         parse_people_toml(text)
     [error] = caught.value.errors
     assert error.field == "person[0].modes[0]" and "apprise" in error.rule
+
+
+async def test_an_alarm_reaches_an_apprise_only_team_without_a_channels_file(tmp_path: Path, hook: Hook) -> None:
+    """A team whose only channel is each person's own apprise URLs needs no channels file at all."""
+    from support import NoIoJob, fleet
+
+    engine = Engine(tmp_path / "data", clock=SystemClock(), channels_path=tmp_path / "absent.toml",
+                    jobs={"Scan_OS_Patch": NoIoJob(outcomes={"host-000": "network"})},
+                    notify_options={"coalesce": 0.05})
+    await engine.open()
+    try:
+        await engine.import_people(_people(hook.url("/hook"), modes='modes = ["apprise"]'))
+        await engine.upsert_instances(fleet(1, "all"))
+        task = await engine.create_task(task_input("apprised", "0 0 3 * * ?", notify={
+            "enabled": True, "policies": ["execution_failed"], "scenario": "patch-duty", "roles": ["on-duty"],
+            "modes": ["apprise"]}))
+        run = await engine.wait_run((await engine.run_now(task.id)).id, timeout=20)
+        for _ in range(100):
+            records = await engine.list_notifications(run_id=run.id)
+            if records and all(r.status.value == "sent" for r in records):
+                break
+            await asyncio.sleep(0.05)
+        assert [(r.kind, r.mode, r.status.value) for r in records] == [("execution_failed", "apprise", "sent")]
+        assert hook.paths() == ["/hook"]
+    finally:
+        await engine.close()

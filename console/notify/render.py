@@ -326,6 +326,10 @@ def _facts(notice: Notice) -> list[tuple[str, str]]:
     ]
     if one_line(notice.detail):
         facts.append(("Detail", one_line(notice.detail)))
+    if notice.alarm_id:
+        # Whoever takes it says so, which stops the escalation and reminders for everyone.
+        facts.append(("Alarm", f"{one_line(notice.alarm_id)} (take it: patchwatch alarms ack "
+                               f"{one_line(notice.alarm_id)})"))
     return facts
 
 

@@ -481,3 +481,16 @@ async def test_an_escalation_step_by_a_mode_no_channel_provides_is_refused_at_im
         assert (await desk.engine.directory()).to_dict() == before.to_dict()
     finally:
         await desk.engine.close()
+
+
+async def test_every_alarm_notice_says_how_to_take_the_alarm(tmp_path, mail):
+    desk = Desk(tmp_path, mail)
+    await desk.setup()
+    try:
+        await desk.run({"host-000": "network"})
+        alarm = await desk.alarm()
+        [message] = mail.messages
+        assert f"patchwatch alarms ack {alarm.id}" in message.part("text/plain")
+        assert f"patchwatch alarms ack {alarm.id}" in message.part("text/html")
+    finally:
+        await desk.engine.close()

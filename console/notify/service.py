@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from console.clock import Clock
 from console.commands import command_line
 from console.domain import ids
-from console.domain.alarm import EscalationPolicy, default_policy
+from console.domain.alarm import Alarm, EscalationPolicy, default_policy
 from console.domain.events import Event, EventKind, EventStream
 from console.domain.run import Run, RunState
 from console.domain.task import NotifyPolicy, Task
@@ -78,6 +78,8 @@ class AlarmLedger(Protocol):
     def record_notified(self, alarm_id: str, people: list[str]) -> None: ...
 
     def latest_run_of(self, alarm_id: str) -> str | None: ...
+
+    def open_alarms(self) -> list[Alarm]: ...
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ class NotificationService:
         if doc is not None:
             self.directory = Directory.from_dict(doc)
         await self._recover_outbox()
+        await self._announce_lost()
         self._queue = self._events.subscribe(capacity=None)
         self._consumer = asyncio.create_task(self._consume(), name="notify-consume")
         self._tasks = [self._consumer, asyncio.create_task(self._dispatch_loop(), name="notify-dispatch")]
@@ -240,6 +243,36 @@ class NotificationService:
             await self._store.call(lambda r: r.outbox.update_many(confirmed))
         if journal and not self._store.read_only:
             clear_sent(self._store.data_dir)
+
+    async def _announce_lost(self) -> None:
+        """Send the first notice of an alarm that was announced but never became a notice.
+
+        The alarm book commits an announcement with the alarm; the notice follows a coalescing window later. A
+        process killed in between left an alarm whose hosts are marked notified and no outbox record names it:
+        those failures would never be told. Looked for among alarms announced in the last week (the outbox keeps
+        longer than that)."""
+        if self._ledger is None:
+            return
+        horizon = (self._clock.now() - timedelta(days=7)).isoformat()
+        lost = [a for a in self._ledger.open_alarms()
+                if a.first_notified_at and a.first_notified_at >= horizon]
+        if not lost:
+            return
+        since = min(a.first_notified_at or horizon for a in lost)
+        told = {doc.get("notice", {}).get("alarm_id")
+                for doc in await self._store.call(lambda r: r.outbox.created_since(since))}
+        for alarm in lost:
+            task = self._task_lookup.get(alarm.task_id)
+            if alarm.id in told or task is None or not task.notify.enabled:
+                continue
+            hosts = [h for h in alarm.failing_hosts() if h.notified]
+            run = await self._run_of(alarm.latest_run)
+            notice = self._failure_notice(
+                NoticeKind.EXECUTION_FAILED, task, run,
+                tuple(FailedHost(h.host, h.category, h.reason) for h in hosts[:FIRST_FAILED]),
+                detail=f"announced at {alarm.first_notified_at}, but the process stopped before its notice was "
+                       "queued: sent now", alarm_id=alarm.id)
+            await self.queue_notice(task, notice, detected_at=alarm.first_notified_at)
 
     # ------------------------------------------------------------------ people
 

@@ -494,3 +494,27 @@ async def test_every_alarm_notice_says_how_to_take_the_alarm(tmp_path, mail):
         assert f"patchwatch alarms ack {alarm.id}" in message.part("text/html")
     finally:
         await desk.engine.close()
+
+
+async def test_an_announcement_whose_notice_was_never_queued_is_sent_at_the_next_start(tmp_path, mail):
+    """Stands for a kill between the alarm book committing an announcement and the notifier queueing its notice
+    (a coalescing window later): the outbox then holds nothing for the alarm. Removing the outbox's files after
+    a clean stop leaves the data directory in exactly that state."""
+    import shutil
+
+    desk = Desk(tmp_path, mail)
+    await desk.setup()
+    try:
+        await desk.run({"host-000": "network", "host-001": "timeout"})
+        assert len(mail.messages) == 1
+        await desk.engine.close()
+        shutil.rmtree(tmp_path / "data" / "outbox")
+        await desk.open()
+        await desk.settle()
+        assert len(mail.messages) == 2
+        assert await desk.named("execution_failed") == [{"host-000", "host-001"}]
+        await desk.restart()  # told now: not again
+        await desk.settle()
+        assert len(mail.messages) == 2
+    finally:
+        await desk.engine.close()

@@ -81,7 +81,7 @@ async def test_question_mark_lists_the_keys_of_the_current_screen(engine, ui):
         help_screen = await ui.wait_for(pilot, lambda: app.screen if isinstance(app.screen, HelpScreen) else None,
                                         what="help")
         descriptions = {k.description for k in help_screen.keys if k.where == "this screen"}
-        assert {"Acknowledge", "Logs", "Open run"} <= descriptions
+        assert {"Acknowledge", "Silence", "Re-scan", "Logs", "Open latest run"} <= descriptions
 
 
 async def test_tasks_screen_keys(engine, ui, job):

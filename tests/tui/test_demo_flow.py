@@ -2,7 +2,7 @@
 
 A scan of 40 simulated hosts (one per failure category planted by the demo) runs while the console is open;
 the dashboard must show a failed host of every category, ``l`` on one of them must open that host's log in
-the run detail, and ``a`` back on the dashboard must acknowledge the run in the engine (who and when).
+the run detail, and ``a`` back on the dashboard must acknowledge the failure's alarm in the engine (who).
 Keys only, as an operator would; the test waits on conditions with deadlines, never fixed sleeps.
 """
 
@@ -81,7 +81,8 @@ async def test_demo_failures_logs_and_acknowledge(tmp_path: Path) -> None:
             run_ids = {f.run_id for f in shown.values()}
             assert len(run_ids) == 1, run_ids
             run_id = run_ids.pop()
-            assert f"{len(home.failures.model)} failed hosts unacknowledged" in status_line(home)
+            hosts = home.failures.model.unacknowledged_hosts()
+            assert hosts >= len(CATEGORIES) and f"{hosts} failing hosts ({hosts} unacknowledged)" in status_line(home)
 
             # Select the permission failure with the arrow keys, then `l`: its run detail with its log.
             home.failures.focus()
@@ -118,19 +119,20 @@ async def test_demo_failures_logs_and_acknowledge(tmp_path: Path) -> None:
             assert selected_again is not None and selected_again.key == chosen.key
             await pilot.press("a")
 
+            # `a` takes the alarm the failure belongs to (one per task and failure episode).
             async def acknowledged_by() -> str | None:
-                return (await engine.get_run(run_id)).acknowledged_by
+                return (await engine.get_alarm(chosen.alarm_id)).acknowledged_by
 
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 10
             while not await acknowledged_by():
-                assert loop.time() < deadline, "the run was not acknowledged"
+                assert loop.time() < deadline, "the alarm was not acknowledged"
                 await pilot.pause(0.05)
-            run = await engine.get_run(run_id)
-            assert run.acknowledged_by == engine_actor() and run.acknowledged_at is not None
-            await wait_for(pilot, lambda: "0 failed hosts unacknowledged" in status_line(home),
-                           "the dashboard to clear its alarm")
-            assert not home.query_one("#failures-panel").has_class("-alarm")
+            assert await acknowledged_by() == engine_actor()
+            await wait_for(pilot, lambda: all(f.acked for f in home.visible_failures()
+                                              if f.alarm_id == chosen.alarm_id), "the alarm's rows acknowledged")
+            assert home.query_one("#failures-panel").has_class("-alarm") == bool(
+                home.failures.model.unacknowledged_alarms())
             errors = [m for m in app.messages if m.startswith("Failed")]
             assert errors == [], errors
     finally:

@@ -14,6 +14,7 @@ import pytest
 from support import NoIoJob, fleet, task_input, utc
 
 from console.clock import ManualClock
+from console.domain.alarm import Alarm, AlarmHost, ResolvedReason, RunProblem, Silence
 from console.domain.events import Event
 from console.domain.run import RunState
 from console.engine import Engine
@@ -22,7 +23,7 @@ from console.notify.outbox import OutboxRecord, RetryPolicy
 from console.sim.sinks import MailSink
 from console.tui.app import PatchwatchApp
 from console.tui.screens.home import HomeScreen
-from console.tui.widgets.home_failures import MAX_RENDERED, FailuresTable, failure_from_event
+from console.tui.widgets.home_failures import MAX_RENDERED, FailuresTable
 from console.tui.widgets.home_notices import PROBLEM_ROW_STYLES, PROBLEM_STATUS_STYLES, NoticeLog
 
 PEOPLE = Path(__file__).parents[1] / "notify" / "fixtures" / "people.toml"
@@ -57,7 +58,7 @@ async def test_calm_when_nothing_failed(engine, ui):
         assert "1 task scheduled; next fire nightly at 2026-11-26 03:00 UTC" in text
         assert calm.display and not home.query_one("#failures").display
         assert not home.query_one("#failures-panel").has_class("-alarm")
-        assert "0 failed hosts unacknowledged" in status_text(app)
+        assert "0 open alarms · 0 failing hosts" in status_text(app)
         assert home.upcoming.row_count == 3
 
 
@@ -74,32 +75,35 @@ async def test_failing_run_shows_live_and_a_acknowledges(engine, ui):
         await ui.wait_for(pilot, lambda: len(categories(home)) == 2, what="two failure rows")
         assert categories(home) == {"host-001": "network", "host-003": "permission"}
         assert {f.run_id for f in home.visible_failures()} == {run.id}
+        [alarm] = await engine.list_alarms()
+        assert {f.alarm_id for f in home.visible_failures()} == {alarm.id}
         # At 120 columns the run column gives way (so reason, Notified and Acknowledged fit); the detail line
         # has the full id.
         assert home.failures.layout_name == "medium" and "run" not in home.failures.widths
         assert f"run {run.id}" in str(home.query_one("#failure-detail").render())
         # Impossible to miss: a red count and the panel drawn as an alarm.
-        await ui.wait_for(pilot, lambda: "2 failed hosts unacknowledged" in status_text(app), what="the count")
+        await ui.wait_for(pilot, lambda: "1 open alarm (1 unacknowledged) · 2 failing hosts (2 unacknowledged)"
+                          in status_text(app), what="the count")
         assert home.query_one("#failures-panel").has_class("-alarm")
-        assert "FAILURES" in str(home.query_one("#failures-panel").border_title)
+        assert "ALARMS" in str(home.query_one("#failures-panel").border_title)
         await engine.wait_run(run.id, timeout=5)
 
-        # `a` on a failure row acknowledges that run.
+        # `a` on a failure row acknowledges its alarm.
         home.failures.focus()
         await pilot.press("a")
 
         async def acknowledged() -> str | None:
-            return (await engine.get_run(run.id)).acknowledged_by
+            return (await engine.get_alarm(alarm.id)).acknowledged_by
 
         for _ in range(100):
             if await acknowledged():
                 break
             await pilot.pause(0.02)
         assert await acknowledged()
-        await ui.wait_for(pilot, lambda: "0 failed hosts unacknowledged" in status_text(app), what="count cleared")
+        await ui.wait_for(pilot, lambda: "(all acknowledged)" in status_text(app), what="count cleared")
         assert not home.query_one("#failures-panel").has_class("-alarm")
-        ack_cell = home.failures.get_cell(f"{run.id}:host-001", "ack")
-        assert ack_cell.plain.startswith((await engine.get_run(run.id)).acknowledged_by)
+        ack_cell = home.failures.get_cell(f"{alarm.id}:host-001", "ack")
+        assert ack_cell.plain.startswith("ack " + (await acknowledged() or "")[:7])
         # A second `a` says so instead of failing.
         await pilot.press("a")
         await pilot.pause()
@@ -127,7 +131,7 @@ async def test_backfill_shows_failures_that_happened_before_the_console_opened(e
         # The unknown group "db" fails as a host of its own; runs today counts the run.
         assert categories(home) == {"host-001": "network", "host-003": "permission", "group:db": "network"}
         assert "runs today 1" in status_text(app)
-        assert "3 failed hosts unacknowledged" in status_text(app)
+        assert "1 open alarm (1 unacknowledged) · 3 failing hosts (3 unacknowledged)" in status_text(app)
 
 
 async def test_active_run_progress_and_pending_review(engine, ui):
@@ -149,22 +153,33 @@ async def test_active_run_progress_and_pending_review(engine, ui):
         assert (await engine.get_run(run.id)).reviewed_by
 
 
-def _failure_events(count: int) -> list[Event]:
+NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+
+
+def _alarm(alarm_id: str, task_id: str, hosts: list[AlarmHost], *, opened: datetime, acked_by: str | None = None,
+           run_id: str = "RN1") -> Alarm:
+    alarm = Alarm(id=alarm_id, task_id=task_id, task_name=f"task {task_id}", opened_at=opened.isoformat(),
+                  opened_by_run=run_id, hosts={h.host: h for h in hosts}, latest_run=run_id)
+    if acked_by:
+        alarm.acknowledge(acked_by, opened.isoformat(), None, None)
+    return alarm
+
+
+def _hosts(count: int, *, run_id: str = "RN1", category: str = "timeout", host: str = "h{}",
+           reason: str = "[Errno {}] no answer") -> list[AlarmHost]:
     start = datetime(2026, 11, 26, tzinfo=UTC)
-    return [Event(kind="host.finished", at=(start + timedelta(seconds=i)).isoformat(), message="x",
-                  task_id="ST1", run_id=f"RN{i // 100}", host=f"h{i}",
-                  data={"status": "failed", "category": "timeout", "reason": f"[Errno {i}] no answer"})
-            for i in range(count)]
+    return [AlarmHost(host.format(i), category, reason.format(i), first_failed_at=at, last_failed_at=at, run_id=run_id)
+            for i in range(count) for at in [(start + timedelta(seconds=i)).isoformat()]]
 
 
-async def test_failures_table_keeps_ten_thousand_failures_smooth(engine, ui):
+async def test_failures_table_keeps_ten_thousand_failing_hosts_smooth(engine, ui):
     app = PatchwatchApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         home = app.screen
         await ui.wait_for(pilot, lambda: home._loaded, what="the dashboard to load")
-        failures = [f for f in map(failure_from_event, _failure_events(10_000)) if f is not None]
+        alarm = _alarm("AL1", "ST1", _hosts(10_000), opened=NOW)
         with app.batch_update():
-            home.failures.add_failures(failures)
+            home.failures.show([alarm], [], NOW)
             home._render_summary()
         await pilot.pause()
         table = home.failures
@@ -172,27 +187,44 @@ async def test_failures_table_keeps_ten_thousand_failures_smooth(engine, ui):
         assert table.row_count == MAX_RENDERED
         assert table.hidden == 10_000 - MAX_RENDERED
         # Newest first, and the newest are the ones drawn.
-        assert str(table.ordered_rows[0].key.value) == "RN99:h9999"
-        assert str(table.ordered_rows[-1].key.value) == f"RN{(10_000 - MAX_RENDERED) // 100}:h{10_000 - MAX_RENDERED}"
+        assert str(table.ordered_rows[0].key.value) == "AL1:h9999"
+        assert str(table.ordered_rows[-1].key.value) == f"AL1:h{10_000 - MAX_RENDERED}"
         more = home.query_one("#failures-more")
-        assert more.display and "+8,000 older failures not shown" in str(more.render())
-        assert "10000 failed hosts unacknowledged" in status_text(app)
+        assert more.display and "+8,000 more failing hosts not shown" in str(more.render())
+        assert "1 open alarm (1 unacknowledged) · 10000 failing hosts (10000 unacknowledged)" in status_text(app)
         # Reasons are shown as typed, not read as markup.
-        assert table.get_cell("RN99:h9999", "reason").plain == "[Errno 9999] no answer"
+        assert table.get_cell("AL1:h9999", "reason").plain == "[Errno 9999] no answer"
+        # A host that recovered goes, in place; the others stay.
+        alarm.host_succeeded("h9999", "RN2", NOW.isoformat())
+        with app.batch_update():
+            home.failures.show([alarm], [], NOW)
+        assert str(table.ordered_rows[0].key.value) == "AL1:h9998"
+        assert len(table.model) == 9_999
 
 
 def test_failures_window_in_isolation():
     table = FailuresTable(limit=3)
-    failures = [f for f in map(failure_from_event, _failure_events(5)) if f is not None]
-    for failure in failures:
-        table.model.add(failure)
-    assert table.model.newest(3) == ["RN0:h2", "RN0:h3", "RN0:h4"]
-    assert table.model.unacknowledged_hosts() == 5
-    table.model.acknowledged["RN0"] = "alice"
-    assert table.model.unacknowledged_hosts() == 0
-    ok = Event(kind="host.finished", at="2026-11-26T00:00:00+00:00", message="ok", run_id="RN0", host="h",
-               data={"status": "ok"})
-    assert failure_from_event(ok) is None
+    newer = _alarm("AL2", "ST2", _hosts(2, run_id="RN2"), opened=NOW)
+    older = _alarm("AL1", "ST1", _hosts(3), opened=NOW - timedelta(hours=1), acked_by="alice")
+    older.run_problem(RunProblem.MISSED, "the slot was missed", None)
+    table.model.replace([older, newer], [], NOW)
+    # Newest alarm first; an alarm's run-level problem before its hosts, newest host first.
+    assert table.model.keys == ["AL2:h1", "AL2:h0", "AL1:(run)", "AL1:h2", "AL1:h1", "AL1:h0"]
+    assert table.model.first(3) == ["AL2:h1", "AL2:h0", "AL1:(run)"]
+    assert (table.model.open_alarms(), table.model.unacknowledged_alarms()) == (2, 1)
+    assert (table.model.failing_hosts(), table.model.unacknowledged_hosts()) == (5, 2)
+    assert table.model.items["AL1:h0"].acked.startswith("alice ")
+    # A resolved alarm drops out; a silence marks the rows it covers (and only while it is in force).
+    newer.resolve(NOW.isoformat(), ResolvedReason.RECOVERED)
+    silence = Silence(id="SI1", created_by="bob", created_at=NOW.isoformat(), starts_at=NOW.isoformat(),
+                      ends_at=(NOW + timedelta(hours=1)).isoformat(), reason="maintenance", task_id="ST1",
+                      host="h[01]")
+    table.model.replace([older, newer], [silence], NOW)
+    assert table.model.keys == ["AL1:(run)", "AL1:h2", "AL1:h1", "AL1:h0"]
+    assert {k: f.silenced for k, f in table.model.items.items()} == {
+        "AL1:(run)": "", "AL1:h2": "", "AL1:h1": "SI1", "AL1:h0": "SI1"}
+    table.model.replace([older], [silence], NOW + timedelta(hours=2))
+    assert not any(f.silenced for f in table.model.items.values())
 
 
 def test_notified_column_follows_each_notice_record():
@@ -237,7 +269,8 @@ async def test_run_level_failure_is_a_row_of_its_own(tmp_path, ui):
             [failure] = home.visible_failures()
             assert (failure.run_id, failure.host, failure.category) == (run.id, "(run)", "error")
             assert "the scanner crashed" in failure.reason
-            await ui.wait_for(pilot, lambda: "1 failed runs unacknowledged" in status_text(app), what="the count")
+            await ui.wait_for(pilot, lambda: "1 open alarm (1 unacknowledged) · 0 failing hosts" in status_text(app),
+                              what="the count")
             assert home.query_one("#failures-panel").has_class("-alarm")
     finally:
         await engine.close()
@@ -341,8 +374,11 @@ async def test_notices_show_live_on_the_dashboard(notifying, mail, ui):
         assert not home.query_one("#notices-panel").has_class("-attention")
         await ui.wait_for(pilot, lambda: "outbox backlog 0" in status_text(app), what="no backlog")
         # The failures panel says the run's notice went out.
-        await ui.wait_for(pilot, lambda: home.failures.get_cell(f"{run_id}:host-000", "notified").plain == "sent",
-                          what="notified: sent")
+        def notified(host: str) -> str:
+            row = next((f for f in home.visible_failures() if f.host == host and f.run_id == run_id), None)
+            return home.failures.get_cell(row.key, "notified").plain if row else ""
+
+        await ui.wait_for(pilot, lambda: notified("host-000") == "sent", what="notified: sent")
 
 
 async def test_a_retrying_notice_stands_out_and_the_header_counts_the_backlog(notifying, mail, ui):
@@ -447,28 +483,28 @@ async def test_layout_at_80x24_keeps_failures_and_at_160_shows_notified_and_ackn
         await pilot.resize_terminal(160, 40)
         await ui.wait_for(pilot, lambda: home.has_class("-tall"), what="the tall layout")
         assert home.query_one("#notices-panel").display
-        start = datetime(2026, 11, 26, tzinfo=UTC)
-        events = [Event(kind="host.finished", at=(start + timedelta(seconds=i)).isoformat(), message="x",
-                        task_id="ST01JD3Z8K7Q0M4X9B2C5V6N7P", run_id=f"RN01JD3Z8K7Q0M4X9B2C5V6N{i:02d}",
-                        host=f"web-{i:02d}.eu-central-1.prod.example.internal",
-                        data={"status": "failed", "category": "permission",
-                              "reason": "sudo: a terminal is required to read the password; either use the -S "
-                                        "option or configure an askpass helper"})
+        reason = ("sudo: a terminal is required to read the password; either use the -S option or configure an "
+                  "askpass helper")
+        alarms = [_alarm(f"AL01JD3Z8K7Q0M4X9B2C5V6N{i:02d}", "ST01JD3Z8K7Q0M4X9B2C5V6N7P",
+                         _hosts(1, run_id=f"RN01JD3Z8K7Q0M4X9B2C5V6N{i:02d}", category="permission", reason=reason,
+                                host=f"web-{i:02d}.eu-central-1.prod.example.internal"),
+                         opened=NOW + timedelta(seconds=i), run_id=f"RN01JD3Z8K7Q0M4X9B2C5V6N{i:02d}",
+                         acked_by="alice.operator" if i == 1 else None)
                   for i in range(3)]
         table = home.failures
         with app.batch_update():
             table.task_names["ST01JD3Z8K7Q0M4X9B2C5V6N7P"] = "ScheduledscanOSpatches-production-eu-central"
-            table.add_failures([f for f in map(failure_from_event, events) if f is not None])
-            table.note_notification(events[0].run_id, "NT1", "sent")
-            table.note_notification(events[0].run_id, "NT2", "retrying")
-            table.set_acknowledged(events[1].run_id, "alice.operator 11-26 03:10")
+            table.show(alarms, [], NOW)
+            table.note_notification(alarms[0].latest_run, "NT1", "sent")
+            table.note_notification(alarms[0].latest_run, "NT2", "retrying")
             home._render_summary()
+        events = [next(iter(f"{a.id}:{h}" for h in a.hosts)) for a in alarms]
         await pilot.pause()
         # Every column, Notified and Acknowledged included, fits without scrolling sideways.
         assert table.virtual_size.width <= table.scrollable_content_region.width, (
             table.virtual_size.width, table.scrollable_content_region.width)
         # The detail line keeps what the cells cut short.
-        table.move_cursor(row=table.get_row_index(f"{events[2].run_id}:{events[2].host}"))
+        table.move_cursor(row=table.get_row_index(events[2]))
         await pilot.pause()
         detail = str(home.query_one("#failure-detail").render())
-        assert events[2].run_id in detail and events[2].host in detail
+        assert alarms[2].latest_run in detail and "web-02.eu-central-1.prod.example.internal" in detail

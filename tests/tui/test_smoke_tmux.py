@@ -142,7 +142,7 @@ def test_console_in_a_real_terminal(terminal: Terminal, data_dir: Path, tmp_path
     # The dashboard: status line, the calm panel naming the task and its next fire, upcoming fires, footer.
     screen = terminal.wait_for("the dashboard", lambda s: "No failures. 1 task scheduled" in s
                                and "Upcoming fires" in s and "Acknowledge" in s)
-    assert "0 failed hosts unacknowledged" in screen
+    assert "0 open alarms · 0 failing hosts" in screen
     assert "ScheduledscanOSpatches" in screen
     assert len(screen.splitlines()[0]) <= WIDTH
 
@@ -216,7 +216,7 @@ def test_the_on_shift_loop_at_80x24(terminal: Terminal, failed_run: tuple[Path, 
 
     # The failure, on the dashboard: host, category and the start of the reason, and who was told or took it.
     screen = terminal.wait_for("the failure", lambda s: "web-refuses" in s and "network" in s
-                               and "1 failed hosts unacknowledged" in s and ": Command" in s)
+                               and "1 failing host (1 unacknowledged)" in s and ": Command" in s)
     row = next((line for line in screen.splitlines() if re.search(r"\d\d:\d\d +web-refuses +network", line)),
                screen)
     assert "connection refu" in row and row.rstrip(" ┃▁▂▃▄▅▆▇█").endswith("no"), row

@@ -27,21 +27,17 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
+from console.domain.alarm import Alarm, Silence
 from console.domain.events import Event, EventKind
 from console.domain.run import Run, RunState
 from console.domain.task import Task
+from console.domain.terminal import safe_text
 from console.domain.timezones import parse_zone, zone_label
 from console.engine.api import EngineAPI
 from console.errors import DisconnectedError, PatchwatchError
 from console.tui.screens import ConsoleScreen
 from console.tui.widgets.footer import ConsoleFooter
-from console.tui.widgets.home_failures import (
-    MAX_RENDERED,
-    Failure,
-    FailuresTable,
-    failure_from_event,
-    failure_from_run,
-)
+from console.tui.widgets.home_failures import MAX_RENDERED, Failure, FailuresTable
 from console.tui.widgets.home_notices import (
     MAX_NOTICES,
     PENDING_STATUSES,
@@ -63,11 +59,8 @@ COALESCE_SECONDS = 0.05
 #: At most this many waiting records are read per status to count the outbox backlog when the dashboard opens.
 BACKLOG_SCAN = 100_000
 
-#: Runs that failed as a whole (no failed host explains them): shown as run-level rows.
-RUN_LEVEL_STATES = frozenset({RunState.ERROR, RunState.MISSED, RunState.INTERRUPTED, RunState.REVIEW_EXPIRED})
-#: Runs whose acknowledgement matters to the panel.
-ALARM_RUN_STATES = RUN_LEVEL_STATES | {RunState.FAILED}
-RUN_LEVEL_KINDS = frozenset({"run.error", "run.missed", "run.interrupted", "run.review_expired"})
+#: Open alarms the dashboard reads at most (one per task is open at a time).
+BACKFILL_ALARMS = 1_000
 
 ACTIVE_COLUMNS = (("task", "Task"), ("state", "State"), ("batch", "Batch"), ("hosts", "Hosts done"),
                   ("failed", "Failed"), ("since", "Since / review by"), ("run", "Run"))
@@ -96,6 +89,11 @@ def local_text(value: str | datetime | None, fmt: str = "%m-%d %H:%M:%S") -> str
     return moment.astimezone().strftime(fmt)
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 open alarm``, ``3 open alarms``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def in_words(seconds: float) -> str:
     """``3d 4h``, ``2h 05m``, ``7m``: how far away a fire is."""
     seconds = max(0, int(seconds))
@@ -122,8 +120,10 @@ class HomeScreen(ConsoleScreen):
     #: ``-short`` (under 32 rows) hides the notifications panel: the failures panel always wins the space.
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open", "Open run"),
         Binding("a", "acknowledge", "Acknowledge"),
+        Binding("s", "silence", "Silence"),
+        Binding("R", "rescan", "Re-scan"),
+        Binding("enter", "open", "Open latest run"),
         Binding("l", "logs", "Logs"),
         Binding("v", "approve", "Approve review"),
         Binding("x", "reject", "Reject review"),
@@ -140,6 +140,9 @@ class HomeScreen(ConsoleScreen):
         #: Why the dashboard is not live (the daemon it is attached to went away), else None.
         self._disconnected: str | None = None
         self._loaded = False
+        #: The open alarms and the silences not yet over, as last read: the failures panel and the header.
+        self._alarms: list[Alarm] = []
+        self._silences: list[Silence] = []
 
     # ------------------------------------------------------------------ layout
 
@@ -216,14 +219,7 @@ class HomeScreen(ConsoleScreen):
     async def _backfill(self) -> None:
         engine = self.engine
         self._tasks = {t.id: t for t in await engine.list_tasks()}
-        events = await engine.query_events(kind="host.finished", text="failed", limit=BACKFILL_EVENTS)
-        failures = [f for f in (failure_from_event(e) for e in reversed(events)) if f is not None]
-        alarm_runs = await engine.list_runs(states=set(ALARM_RUN_STATES), limit=BACKFILL_RUNS)
-        failures.extend(failure_from_run(r) for r in reversed(alarm_runs) if r.state in RUN_LEVEL_STATES)
-        acks = {r.id: self._ack_text(r.acknowledged_by, r.acknowledged_at) for r in alarm_runs if r.acknowledged_by}
-        for event in await engine.query_events(kind="run.acknowledged", limit=BACKFILL_RUNS):
-            if event.run_id and event.run_id not in acks:
-                acks[event.run_id] = self._ack_text(event.actor, event.at)
+        await self._read_alarms()
         notices = [e for e in reversed(await engine.query_events(kind="notification.", limit=BACKFILL_EVENTS))
                    if e.run_id]
         today = self._today()
@@ -241,15 +237,22 @@ class HomeScreen(ConsoleScreen):
                 self.notices.task_names[task.id] = task.name
             self.notices.model.seed_backlog(pending)
             self.notices.upsert(reversed(records))
-            table.model.acknowledged.update(acks)
             for event in notices:
                 table.model.note_notification(*_notice_of(event))
-            table.add_failures(failures)
-            for run_id in {*acks, *(e.run_id for e in notices if e.run_id)}:
-                table.refresh_run(run_id)
+            self._show_alarms()
             self._render_active()
             self._render_upcoming()
             self._render_summary()
+
+    async def _read_alarms(self) -> None:
+        """The open alarms and the silences not yet over, as the engine has them now (the panel and the header
+        are drawn from these two lists only)."""
+        self._alarms = await self.engine.list_alarms(limit=BACKFILL_ALARMS)
+        self._silences = await self.engine.list_silences()
+
+    def _show_alarms(self) -> None:
+        """Redraw the failures panel from the alarms last read (call inside ``app.batch_update()``)."""
+        self.failures.show(self._alarms, self._silences, self.engine.clock.now())
 
     async def _read_outbox(self) -> tuple[list[Notice], dict[str, str]]:
         """The newest records (newest first) and every record still waiting (id -> status)."""
@@ -295,28 +298,20 @@ class HomeScreen(ConsoleScreen):
                 self._disconnected = None
                 self.app_connection(None)
                 await self._backfill()  # what happened while away, from the trace
-        failures: list[Failure] = []
-        acks: dict[str, str] = {}
         notices: list[Event] = []
         notice_events: list[Event] = []
-        tasks_changed = runs_changed = False
+        tasks_changed = runs_changed = alarms_changed = False
         for event in events:
             kind = event.kind
-            if kind == "host.finished":
-                failure = failure_from_event(event)
-                if failure is not None:
-                    failures.append(failure)
+            if kind.startswith(("alarm.", "silence.")):
+                # The alarm book already holds the change the event reports: one re-read per burst.
+                alarms_changed = True
+            elif kind == "host.finished":
                 runs_changed = True
-            elif kind == "run.acknowledged" and event.run_id:
-                acks[event.run_id] = self._ack_text(event.actor, event.at)
             elif kind.startswith("run.") or kind == "batch.started":
                 runs_changed = True
                 if kind in ("run.fired", "run.missed") and event.run_id:
                     self._runs_today[event.run_id] = event.at
-                if event.run_id and (kind in RUN_LEVEL_KINDS or (
-                        kind == "run.finished" and event.data.get("state") == RunState.ERROR.value)):
-                    with contextlib.suppress(PatchwatchError):
-                        failures.append(failure_from_run(await self.engine.get_run(event.run_id)))
                 if kind == "run.fired":
                     tasks_changed = True  # the task's next fire moved on
             elif kind.startswith("task."):
@@ -331,6 +326,8 @@ class HomeScreen(ConsoleScreen):
         if tasks_changed:
             self._tasks = {t.id: t for t in await self.engine.list_tasks()}
             await self._compute_upcoming()
+        if alarms_changed:
+            await self._read_alarms()
         table = self.failures
         with self.app.batch_update():
             if tasks_changed:
@@ -340,12 +337,12 @@ class HomeScreen(ConsoleScreen):
                 self._render_upcoming()
             if notice_rows:
                 self.notices.upsert(notice_rows)
-            if failures:
-                table.add_failures(failures)
-            for run_id, text in acks.items():
-                table.set_acknowledged(run_id, text)
             for event in notices:
-                table.note_notification(*_notice_of(event))
+                table.model.note_notification(*_notice_of(event))
+            if alarms_changed:
+                self._show_alarms()
+            for event in notices:
+                table.refresh_run(event.run_id or "")
             if runs_changed:
                 self._render_active()
             self._render_summary()
@@ -374,12 +371,12 @@ class HomeScreen(ConsoleScreen):
     def _minute_tick(self) -> None:
         if self._loaded:
             self.refresh_upcoming()
+            # A silence that starts (or ends) as time passes dims (or lights) its rows without an event.
+            with self.app.batch_update():
+                self._show_alarms()
+                self._render_summary()
 
     # ------------------------------------------------------------------ rendering
-
-    @staticmethod
-    def _ack_text(actor: str | None, at: str | None) -> str:
-        return f"{actor or '?'} {local_text(at, '%m-%d %H:%M')}"
 
     def _today(self) -> str:
         return self.engine.clock.now().astimezone().strftime("%Y-%m-%d")
@@ -421,8 +418,8 @@ class HomeScreen(ConsoleScreen):
         """The status line, the calm sentence or the alarm, and the "+N older" hint."""
         table = self.failures
         log = table.model
-        unacked_hosts = log.unacknowledged_hosts()
-        unacked_alarms = log.unacknowledged_run_alarms()
+        alarms, unacked_alarms = log.open_alarms(), log.unacknowledged_alarms()
+        hosts, unacked_hosts = log.failing_hosts(), log.unacknowledged_hosts()
         enabled = sum(1 for t in self._tasks.values() if t.enabled)
         open_runs = self._open_runs
         reviews = sum(1 for r in open_runs if r.state is RunState.PENDING_REVIEW)
@@ -437,12 +434,16 @@ class HomeScreen(ConsoleScreen):
         if problem:
             parts.append((f" {problem} ", "bold white on red"))
             parts.append(("  ", ""))
-        if unacked_hosts:
-            parts.append((f" {unacked_hosts} failed hosts unacknowledged ", "bold white on red"))
+        # Counted from the same alarms the panel lists: open alarms and their failing hosts, and how many of
+        # each nobody has taken yet.
         if unacked_alarms:
-            parts.append((f" {unacked_alarms} failed runs unacknowledged ", "bold white on red"))
+            parts.append((f" {plural(alarms, 'open alarm')} ({unacked_alarms} unacknowledged) · "
+                          f"{plural(hosts, 'failing host')} ({unacked_hosts} unacknowledged) ", "bold white on red"))
+        elif alarms:
+            parts.append((f" {plural(alarms, 'open alarm')} (all acknowledged) · {plural(hosts, 'failing host')} ",
+                          "bold black on yellow"))
         if not parts:
-            parts.append(("0 failed hosts unacknowledged", "bold green"))
+            parts.append(("0 open alarms · 0 failing hosts", "bold green"))
         backlog = self.notices.model.backlog
         if backlog:
             # Notices still on their way stand out: a mail server down means nobody was told yet.
@@ -457,14 +458,17 @@ class HomeScreen(ConsoleScreen):
             parts.append((" · outbox backlog 0", ""))
         status = Text.assemble(*parts)
         self.query_one("#home-status", Static).update(status)
-        alarm = bool(unacked_hosts or unacked_alarms)
         panel = self.query_one("#failures-panel")
-        panel.set_class(alarm, "-alarm")
-        if alarm:
-            panel.border_title = (f"FAILURES: {unacked_hosts} failed hosts, {unacked_alarms} failed runs "
-                                  "unacknowledged (a acknowledges, l opens the logs)")
+        panel.set_class(bool(unacked_alarms), "-alarm")
+        if unacked_alarms:
+            panel.border_title = (f"ALARMS: {unacked_alarms} of {alarms} unacknowledged, "
+                                  f"{plural(unacked_hosts, 'failing host')} (a acknowledge, s silence, R re-scan, "
+                                  "Enter latest run, l logs)")
+        elif alarms:
+            panel.border_title = (f"Alarms: {alarms} open, all acknowledged (s silence, R re-scan, "
+                                  "Enter latest run, l logs)")
         else:
-            panel.border_title = "Failures" + (" (all acknowledged)" if len(log) else "")
+            panel.border_title = "Failures"
         empty = len(log) == 0
         calm = self.query_one("#failures-calm", Static)
         calm.display = empty
@@ -475,7 +479,7 @@ class HomeScreen(ConsoleScreen):
         more = self.query_one("#failures-more", Static)
         more.display = table.hidden > 0
         if table.hidden:
-            more.update(f"+{table.hidden:,} older failures not shown: the table keeps the newest "
+            more.update(f"+{table.hidden:,} more failing hosts not shown: the table keeps the first "
                         f"{MAX_RENDERED:,} rendered (all are counted above; see :events for the full trace)")
         self._render_notices_title(backlog)
         self._render_detail()
@@ -530,13 +534,18 @@ class HomeScreen(ConsoleScreen):
         if failure is None:
             detail.update("")
             return
-        acked = self.failures.model.acknowledged.get(failure.run_id)
-        detail.update(Text.assemble(
-            (f"{failure.host} ", "bold"), (failure.category, "bold red" if not acked else "dim"),
-            f": {failure.reason}  |  task {self.failures.task_names.get(failure.task_id, failure.task_id)} "
-            f"({failure.task_id})  run {failure.run_id}  |  ",
-            (f"acknowledged by {acked}" if acked else "not acknowledged", "green" if acked else "bold red"),
-        ))
+        acked = failure.acked
+        task = self.failures.task_names.get(failure.task_id) or failure.task_name or failure.task_id
+        runs = f"failed {failure.consecutive} runs in a row  " if failure.consecutive > 1 else ""
+        parts: list[tuple[str, str] | str] = [
+            (f"{safe_text(failure.host)} ", "bold"), (failure.category, "bold red" if not acked else "dim"),
+            f": {safe_text(failure.reason)}  |  task {safe_text(task)} ({failure.task_id})  run {failure.run_id}  "
+            f"{runs}|  alarm {failure.alarm_id} since {local_text(failure.alarm_opened_at, '%m-%d %H:%M')}  |  ",
+            (f"acknowledged by {safe_text(acked)}" if acked else "not acknowledged", "green" if acked else "bold red"),
+        ]
+        if failure.silenced:
+            parts.append((f"  |  silenced by {failure.silenced} ({safe_text(failure.silence_text)})", "dim"))
+        detail.update(Text.assemble(*parts))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "failures":
@@ -572,8 +581,12 @@ class HomeScreen(ConsoleScreen):
         if failure is None:
             self.notify("No failure selected.", severity="warning")
             return
-        host = failure.host if logs and not failure.run_level else None
-        self.app.open_run_detail(failure.run_id, host)  # type: ignore[attr-defined]
+        if logs:
+            # The host's log is in the run it last failed in.
+            host = failure.host if not failure.run_level else None
+            self.app.open_run_detail(failure.run_id, host)  # type: ignore[attr-defined]
+        else:
+            self.app.open_run_detail(failure.latest_run or failure.run_id)  # type: ignore[attr-defined]
 
     def action_open(self) -> None:
         focused = self.focused
@@ -584,30 +597,98 @@ class HomeScreen(ConsoleScreen):
         table = focused if isinstance(focused, DataTable) and focused.id == "active" else self.failures
         self._open_row(table, logs=True)
 
+    def _selected_failure(self, doing: str) -> Failure | None:
+        failure = self.failures.selected()
+        if failure is None:
+            self.notify(f"No alarm selected to {doing}.", severity="warning")
+        return failure
+
     def action_acknowledge(self) -> None:
         if self.refuse_if_read_only():
             return
-        failure = self.failures.selected()
+        failure = self._selected_failure("acknowledge")
         if failure is None:
-            self.notify("No failure to acknowledge.", severity="warning")
             return
-        acked = self.failures.model.acknowledged.get(failure.run_id)
-        if acked:
-            self.notify(f"Run {failure.run_id} was already acknowledged by {acked}.")
+        if failure.acked:
+            self.notify(f"Alarm {failure.alarm_id} of {failure.task_name} was already acknowledged by "
+                        f"{failure.acked}.")
             return
-        self.acknowledge_run(failure.run_id)
+        self.acknowledge_alarm(failure.alarm_id)
 
-    @work(exclusive=False, exit_on_error=False, group="home-commands", description="acknowledge a failed run")
-    async def acknowledge_run(self, run_id: str) -> None:
+    @work(exclusive=False, exit_on_error=False, group="home-commands", description="acknowledge an alarm")
+    async def acknowledge_alarm(self, alarm_id: str) -> None:
         try:
-            run = await self.engine.acknowledge(run_id)
+            alarm = await self.engine.acknowledge_alarm(alarm_id)
+            await self._read_alarms()
         except PatchwatchError as exc:  # a refusal is an answer for the operator, not a broken worker
             self.notify(str(exc), severity="warning")
             return
         with self.app.batch_update():
-            self.failures.set_acknowledged(run_id, self._ack_text(run.acknowledged_by, run.acknowledged_at))
+            self._show_alarms()
             self._render_summary()
-        self.notify(f"Run {run_id} of {run.task_name} acknowledged by {run.acknowledged_by}.")
+        self.notify(f"Alarm of {alarm.task_name} acknowledged by {alarm.acknowledged_by} ({alarm.summary()}).")
+
+    def action_silence(self) -> None:
+        if self.refuse_if_read_only():
+            return
+        failure = self._selected_failure("silence")
+        if failure is None:
+            return
+        from console.tui.screens.silence_form import SilenceForm
+
+        task = self.failures.task_names.get(failure.task_id) or failure.task_name or failure.task_id
+        # Prefilled from the row: its task, its host and its category (a run-level row has neither).
+        form = SilenceForm(self.engine, task=task, host="" if failure.run_level else failure.host,
+                           category="" if failure.run_level else failure.category)
+
+        def done(silence: Silence | None) -> None:
+            if silence is not None:
+                self.notify(f"Silence {silence.id} until {local_text(silence.ends_at, '%m-%d %H:%M')}: "
+                            f"{safe_text(silence.describe())}. Failures it covers stay listed, dimmed.")
+                self.reload_alarms()
+
+        self.app.push_screen(form, done)
+
+    def action_rescan(self) -> None:
+        if self.refuse_if_read_only():
+            return
+        failure = self._selected_failure("re-scan")
+        if failure is None:
+            return
+        alarm = self.failures.model.alarms.get(failure.alarm_id)
+        failing = len(alarm.failing_hosts()) if alarm is not None else 0
+        if not failing:
+            self.notify(f"Alarm {failure.alarm_id} has no failing host to re-scan (a run-level problem: use run "
+                        "now on the task).", severity="warning")
+            return
+        from console.tui.widgets.form_dialogs import ConfirmDialog
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.rescan_alarm(failure.alarm_id)
+
+        # Asked first, like R on a run: a re-scan connects to the hosts again.
+        self.app.push_screen(ConfirmDialog(
+            f"Re-scan the {plural(failing, 'failing host')} of the alarm of {safe_text(failure.task_name)}?",
+            yes="Re-scan", no="Cancel"), answered)
+
+    @work(exclusive=False, exit_on_error=False, group="home-commands", description="re-scan an alarm's hosts")
+    async def rescan_alarm(self, alarm_id: str) -> None:
+        try:
+            run = await self.engine.rescan_alarm(alarm_id)
+        except PatchwatchError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        self.notify(f"Re-scan run {run.id} of {run.task_name} started ({plural(run.hosts_total, 'host')}); "
+                    "Enter opens it.")
+
+    @work(exclusive=True, exit_on_error=False, group="home-alarms", description="dashboard: re-read the alarms")
+    async def reload_alarms(self) -> None:
+        with contextlib.suppress(PatchwatchError):
+            await self._read_alarms()
+            with self.app.batch_update():
+                self._show_alarms()
+                self._render_summary()
 
     def _pending_review(self) -> Run | None:
         run = self._selected_active()

@@ -461,8 +461,8 @@ class HomeScreen(ConsoleScreen):
         panel = self.query_one("#failures-panel")
         panel.set_class(bool(unacked_alarms), "-alarm")
         if unacked_alarms:
-            panel.border_title = (f"ALARMS: {unacked_alarms} of {alarms} unacknowledged, "
-                                  f"{plural(unacked_hosts, 'failing host')} (a acknowledge, s silence, R re-scan, "
+            panel.border_title = (f"ALARMS: {unacked_alarms} of {alarms} unacknowledged, {unacked_hosts} of "
+                                  f"{plural(hosts, 'failing host')} (a acknowledge, s silence, R re-scan, "
                                   "Enter latest run, l logs)")
         elif alarms:
             panel.border_title = (f"Alarms: {alarms} open, all acknowledged (s silence, R re-scan, "
@@ -536,15 +536,17 @@ class HomeScreen(ConsoleScreen):
             return
         acked = failure.acked
         task = self.failures.task_names.get(failure.task_id) or failure.task_name or failure.task_id
-        runs = f"failed {failure.consecutive} runs in a row  " if failure.consecutive > 1 else ""
+        runs = f"failed {failure.consecutive} runs in a row  |  " if failure.consecutive > 1 else ""
+        # What and whether anyone took it first: a short pane shows two lines, the ids come last.
         parts: list[tuple[str, str] | str] = [
             (f"{safe_text(failure.host)} ", "bold"), (failure.category, "bold red" if not acked else "dim"),
-            f": {safe_text(failure.reason)}  |  task {safe_text(task)} ({failure.task_id})  run {failure.run_id}  "
-            f"{runs}|  alarm {failure.alarm_id} since {local_text(failure.alarm_opened_at, '%m-%d %H:%M')}  |  ",
+            f": {safe_text(failure.reason)}  |  ",
             (f"acknowledged by {safe_text(acked)}" if acked else "not acknowledged", "green" if acked else "bold red"),
         ]
         if failure.silenced:
             parts.append((f"  |  silenced by {failure.silenced} ({safe_text(failure.silence_text)})", "dim"))
+        parts.append(f"  |  {runs}task {safe_text(task)} ({failure.task_id})  run {failure.run_id}  |  alarm "
+                     f"{failure.alarm_id} since {local_text(failure.alarm_opened_at, '%m-%d %H:%M')}")
         detail.update(Text.assemble(*parts))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

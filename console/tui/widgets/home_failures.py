@@ -158,8 +158,10 @@ def failures_of_alarm(alarm: Alarm, silences: Sequence[Silence], now: datetime) 
             run_id=alarm.problem_run or latest, host=RUN_LEVEL_HOST, category=alarm.problem.value,
             reason=alarm.problem_detail or alarm.problem.value, alarm_id=alarm.id, latest_run=latest, acked=acked,
             silenced=silence.id if silence else "", silence_text=silence.describe() if silence else "",
-            task_name=alarm.task_name, alarm_opened_at=alarm.opened_at, order=(-opened, alarm.id, 0, 0.0, "")))
-    for host in alarm.failing_hosts():
+            task_name=alarm.task_name, alarm_opened_at=alarm.opened_at, order=(-opened, alarm.id, 0, 0.0, 0)))
+    # Hosts are held in the order they started failing: among hosts failing since the same instant, the one
+    # recorded last is the newest (and shows first, as a table of failures always did).
+    for index, host in enumerate(alarm.failing_hosts()):
         silence = covering_silence(silences, alarm.task_id, host.host, host.category, now)
         first = _parse_at(host.first_failed_at)
         rows.append(Failure(
@@ -167,7 +169,7 @@ def failures_of_alarm(alarm: Alarm, silences: Sequence[Silence], now: datetime) 
             category=host.category, reason=host.reason, alarm_id=alarm.id, latest_run=latest, acked=acked,
             silenced=silence.id if silence else "", silence_text=silence.describe() if silence else "",
             consecutive=host.consecutive, task_name=alarm.task_name, alarm_opened_at=alarm.opened_at,
-            order=(-opened, alarm.id, 1, -_stamp(first), host.host)))
+            order=(-opened, alarm.id, 1, -_stamp(first), -index)))
     return rows
 
 
@@ -357,7 +359,9 @@ class FailuresTable(DataTable[Any]):
     def _ack_cell(self, failure: Failure) -> Text:
         width = self.widths.get("ack", ACK_WIDTH)
         if failure.acked:
-            return Text(clip(safe_text(f"ack {failure.acked}"), width), style="green")
+            # "ack alice 11-26 03:10" where there is room; a narrow column keeps the name, not the prefix.
+            text = f"ack {failure.acked}" if width >= ACK_WIDTH else failure.acked
+            return Text(clip(safe_text(text), width), style="green")
         return Text("no", style="dim" if failure.silenced else "bold red")
 
     def show(self, alarms: Iterable[Alarm], silences: Sequence[Silence], now: datetime) -> None:

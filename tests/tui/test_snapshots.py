@@ -48,6 +48,7 @@ from console.tui.screens.home import HomeScreen
 from console.tui.screens.notifications import NotificationsScreen
 from console.tui.screens.report import ReportScreen
 from console.tui.screens.run_detail import RunDetailScreen
+from console.tui.screens.silence_form import SilenceForm
 from console.tui.screens.task_form import TaskFormScreen
 from console.tui.screens.tasks import TasksScreen
 from console.tui.widgets.form_dialogs import ConfirmDialog
@@ -168,6 +169,26 @@ def data_dir(tmp_path: Path, fixed_world: None) -> Path:
     return path
 
 
+async def _review_run(data_dir: Path) -> None:
+    """A second alarm: the db review, approved, fails db-01 and db-02 five minutes after the first run."""
+    engine = Engine(data_dir, clock=ManualClock(utc(SHOWN_AT)), jobs={"Scan_OS_Patch": TranscriptJob(
+        outcomes=dict(PLANTED))}, notify=False)
+    await engine.open()
+    try:
+        run = await engine.run_now("weekly-db-review")
+        await engine.approve(run.id)
+        await engine.wait_run(run.id, timeout=10)
+        await engine.idle()
+    finally:
+        await engine.close()
+
+
+@pytest.fixture
+def two_alarms(data_dir: Path) -> Path:
+    asyncio.run(_review_run(data_dir))
+    return data_dir
+
+
 class SnapshotConsole(PatchwatchApp):
     """The real console, opening (and closing) its engine in the loop it runs in."""
 
@@ -178,9 +199,9 @@ class SnapshotConsole(PatchwatchApp):
         await self.engine.close()
 
 
-def console_on(data_dir: Path) -> SnapshotConsole:
+def console_on(data_dir: Path, job: TranscriptJob | None = None) -> SnapshotConsole:
     engine = Engine(data_dir, clock=ManualClock(utc(SHOWN_AT)),
-                    jobs={"Scan_OS_Patch": TranscriptJob(outcomes=dict(PLANTED))}, notify=False)
+                    jobs={"Scan_OS_Patch": job or TranscriptJob(outcomes=dict(PLANTED))}, notify=False)
     return SnapshotConsole(engine)
 
 
@@ -247,6 +268,68 @@ def test_home_with_failures(snap_compare: Any, data_dir: Path, size: tuple[int, 
         await home_loaded(pilot)
 
     assert snap_compare(console_on(data_dir), terminal_size=size, run_before=shot(steps))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_home_alarms_acknowledged_and_silenced(snap_compare: Any, two_alarms: Path, size: tuple[int, int]) -> None:
+    """The failures panel as open alarms (issue 11): the db review's alarm on top (newest) with db-02 silenced by
+    ``s`` (dimmed, "silenced"), and the nightly alarm below it acknowledged by ``a`` (its rows say who)."""
+
+    async def steps(pilot: Pilot[Any]) -> None:
+        home = pilot.app.screen
+        assert isinstance(home, HomeScreen)
+        await wait_until(pilot, lambda: home._loaded and home.failures.row_count == len(PLANTED) + 2,
+                         "the two alarms")
+        home.failures.focus()
+        await pilot.press("ctrl+home", "down", "down")  # the first row of the nightly alarm
+        await pilot.press("a")
+        await wait_until(pilot, lambda: home.failures.model.unacknowledged_alarms() == 1, "the acknowledgement")
+        await wait_until(pilot, lambda: all(f.acked for f in home.visible_failures() if f.task_name == "nightly-web"),
+                         "the acknowledged rows")
+        await pilot.press("ctrl+home")  # db-02 of the review's alarm (the newest row first)
+        selected = home.failures.selected()
+        assert selected is not None and selected.host == "db-02"
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, SilenceForm), "the silence form")
+        await pilot.press(*"disk replaced tonight", "enter")
+        await wait_until(pilot, lambda: pilot.app.screen is home, "the dashboard again")
+        await wait_until(pilot, lambda: [f.host for f in home.visible_failures() if f.silenced] == ["db-02"],
+                         "the silenced row")
+        pilot.app.clear_notifications()
+
+    assert snap_compare(console_on(two_alarms), terminal_size=size, run_before=shot(steps))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_home_alarm_recovered_after_rescan(snap_compare: Any, data_dir: Path, size: tuple[int, int]) -> None:
+    """The end of the on-shift loop (issue 11): ``a``, ``s`` (a reason, Enter), then ``R`` ``y`` re-scans the
+    alarm's six failing hosts; they all succeed now, the alarm resolves and the panel is calm again."""
+    job = TranscriptJob(outcomes=dict(PLANTED))
+
+    async def steps(pilot: Pilot[Any]) -> None:
+        home = await home_loaded(pilot)
+        home.failures.focus()
+        await pilot.press("a")
+        await wait_until(pilot, lambda: home.failures.model.unacknowledged_alarms() == 0, "the acknowledgement")
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, SilenceForm), "the silence form")
+        await pilot.press(*"rebooting web-04", "enter")
+        await wait_until(pilot, lambda: any(f.silenced for f in home.visible_failures()), "the silenced row")
+        job.outcomes.clear()  # the hosts were fixed meanwhile
+        # Held at its start until the active runs table shows it: the table's columns are as wide as the widest
+        # row it ever showed, so the picture must not depend on whether the run was seen running.
+        job.gate = asyncio.Event()
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog), "the question")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: home.active.row_count == 1, "the re-scan in the active runs")
+        job.gate.set()
+        await wait_until(pilot, lambda: home.failures.row_count == 0 and home.query_one("#failures-calm").display,
+                         "the alarm to resolve", timeout=30)
+        await wait_until(pilot, lambda: not home._open_runs, "the re-scan run to end")
+        pilot.app.clear_notifications()
+
+    assert snap_compare(console_on(data_dir, job), terminal_size=size, run_before=shot(steps))
 
 
 def test_tasks_list(snap_compare: Any, data_dir: Path) -> None:

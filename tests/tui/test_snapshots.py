@@ -322,7 +322,8 @@ def test_home_alarm_recovered_after_rescan(snap_compare: Any, data_dir: Path, si
         await pilot.press("R")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog), "the question")
         await pilot.press("y")
-        await wait_until(pilot, lambda: home.active.row_count == 1, "the re-scan in the active runs")
+        await wait_until(pilot, lambda: home.active.row_count == 1 and home.active.get_row_at(0)[2] == "1 of 1",
+                         "the re-scan's batch in the active runs")
         job.gate.set()
         await wait_until(pilot, lambda: home.failures.row_count == 0 and home.query_one("#failures-calm").display,
                          "the alarm to resolve", timeout=30)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -55,13 +55,6 @@ def parse_end(text: str, now: datetime) -> datetime:
         raise ValueError("not a duration (2h, 30m, 1d) nor a date and time (2026-11-26 18:00): "
                          f"{text[:40]!r}") from None
     return moment if moment.tzinfo else moment.astimezone()  # a naive time is the operator's local time
-
-
-def _field_rule(error: Any) -> tuple[str, str]:
-    """(field, rule) of one error of a ValidationError (a FieldError, or a (field, rule) pair)."""
-    if isinstance(error, tuple) and len(error) == 2:
-        return str(error[0]), str(error[1])
-    return str(getattr(error, "field", "")), str(getattr(error, "rule", error))
 
 
 class SilenceForm(ModalScreen[Silence | None]):
@@ -154,7 +147,7 @@ class SilenceForm(ModalScreen[Silence | None]):
                 reason=values["reason"], ends_at=ends_at, task=values["task"] or None,
                 host=values["host"] or None, category=values["category"] or None)
         except ValidationError as exc:
-            self.show_errors([_field_rule(e) for e in exc.errors])
+            self.show_errors([(e.field, e.rule) for e in exc.errors])
             return
         except NotFoundError as exc:  # the only name looked up is the task's
             self.show_errors([("task", str(exc))])

@@ -5,11 +5,12 @@
 Issue 11's "must show". One simulated day (a ManualClock from 2026-11-05 00:00 UTC to 24:00): a task scans a
 fleet of 20 hosts every 10 minutes (144 scheduled runs, fired as the scheduler fires them). Three hosts always
 fail (network, permission, timeout), one host flaps (fails on every other run, category service), the rest
-succeed. In the current tree a silence covers one of the always-failing hosts from 00:00 to 02:00 (a
-maintenance window at the start of the day); the baseline has no silences. Nobody acknowledges anything: the worst case for noise, every escalation step and
-reminder fires. Failures notify the on-duty role of the "patch-duty" scenario by email (alice and bob take
-turns daily at 09:00 Asia/Shanghai, i.e. 01:00 UTC; dave is the team lead escalations reach), with the
-engine's default escalation (15 min, two steps) and, in the current tree, its default 4-hourly reminders.
+succeed. In the current tree a silence covers one of the always-failing hosts from 00:00 to 02:00 (a maintenance
+window at the start of the day); the baseline has no silences. Nobody acknowledges anything: the worst case for
+noise, every escalation step and reminder fires. Failures notify the on-duty role of the "patch-duty" scenario
+by email (alice and bob take turns daily at 09:00 Asia/Shanghai, i.e. 01:00 UTC; dave is the team lead
+escalations reach), with the engine's default escalation (15 min, two steps) and, in the current tree, its
+default 4-hourly reminders.
 
 Every notice is delivered for real, to an SMTP server on loopback (console.sim.sinks.MailSink): "sent" means
 that server accepted the message, and the script checks that the server received as many messages as the

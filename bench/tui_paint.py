@@ -61,8 +61,8 @@ from console.domain.run import HostResult, HostStatus  # noqa: E402
 from console.engine import Engine  # noqa: E402
 from console.jobs import JobContext, Target  # noqa: E402
 from console.tui.app import PatchwatchApp  # noqa: E402
-from console.tui.screens.home import BACKFILL_EVENTS, BACKFILL_RUNS, HomeScreen  # noqa: E402
-from console.tui.widgets.home_failures import COLUMNS, failure_from_event  # noqa: E402
+from console.tui.screens.home import BACKFILL_RUNS, HomeScreen  # noqa: E402
+from console.tui.widgets.home_failures import COLUMNS, failures_of_alarm  # noqa: E402
 from console.tui.widgets.log_view import LogView  # noqa: E402
 
 CATEGORIES = ("network", "timeout", "permission", "host_key", "tool", "service")
@@ -167,11 +167,12 @@ class ReferenceTable(App[None]):
 
 
 async def failure_rows(engine: Engine) -> list[tuple[str, ...]]:
-    """The failures table's rows as plain strings (the reference's content)."""
-    events = await engine.query_events(kind="host.finished", text="failed", limit=BACKFILL_EVENTS)
-    found = [f for f in (failure_from_event(e) for e in events) if f is not None]
-    return [(f.at.astimezone().strftime("%m-%d %H:%M:%S"), f.task_id, f.run_id, f.host, f.category, f.reason,
-             f.notified, "no") for f in found]
+    """The failures table's rows as plain strings (the reference's content): the failing hosts of open alarms."""
+    silences = await engine.list_silences()
+    now = engine.clock.now()
+    found = [f for alarm in await engine.list_alarms(limit=10_000) for f in failures_of_alarm(alarm, silences, now)]
+    return [(f.at.astimezone().strftime("%m-%d %H:%M:%S"), f.task_name, f.run_id, f.host, f.category, f.reason,
+             "-", f.acked or "no") for f in found]
 
 
 async def measure_dashboard(data_dir: Path, size: tuple[int, int]) -> Result:
@@ -182,12 +183,13 @@ async def measure_dashboard(data_dir: Path, size: tuple[int, int]) -> Result:
     opened = time.perf_counter() - t0
     try:
         t0 = time.perf_counter()
-        await engine.query_events(kind="host.finished", text="failed", limit=BACKFILL_EVENTS)
+        await engine.list_alarms(limit=10_000)
+        await engine.list_silences()
         await engine.list_runs(limit=BACKFILL_RUNS)
         queries = time.perf_counter() - t0
         expected = len(await failure_rows(engine))
         tasks = len(await engine.list_tasks())
-        app = PatchwatchApp(engine, scheduler=False)
+        app = PatchwatchApp(engine)
         gc.collect()
         t0 = time.perf_counter()
         async with app.run_test(size=size):

@@ -209,6 +209,10 @@ class Alarm:
 
     # ------------------------------------------------------------------ storage
 
+    def copy(self) -> Alarm:
+        """A deep copy (hosts included), for a reader that must not see or make later changes."""
+        return Alarm.from_dict(self.to_dict())
+
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["state"] = self.state.value

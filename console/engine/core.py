@@ -453,16 +453,19 @@ class Engine:
 
     # ------------------------------------------------------------------ alarms and silences
 
+    # Alarms are handed out as copies: the book's own objects change under the caller as events arrive (and a
+    # caller changing one would change the book), while an attached client gets a snapshot anyway.
+
     async def list_alarms(self, *, include_resolved: bool = False, limit: int = 200) -> list[Alarm]:
-        return self.alarms.list_alarms(include_resolved=include_resolved, limit=limit)
+        return [a.copy() for a in self.alarms.list_alarms(include_resolved=include_resolved, limit=limit)]
 
     async def get_alarm(self, alarm_id: str) -> Alarm:
-        return self.alarms.get(alarm_id)
+        return self.alarms.get(alarm_id).copy()
 
     @_command
     async def acknowledge_alarm(self, alarm_id: str, *, actor: str | None = None, note: str | None = None) -> Alarm:
         check_note(note)
-        return await self.alarms.acknowledge(alarm_id, actor=actor or default_actor(), note=note)
+        return (await self.alarms.acknowledge(alarm_id, actor=actor or default_actor(), note=note)).copy()
 
     @_command
     async def rescan_alarm(self, alarm_id: str, *, actor: str | None = None) -> Run:

@@ -518,3 +518,19 @@ async def test_an_announcement_whose_notice_was_never_queued_is_sent_at_the_next
         assert len(mail.messages) == 2
     finally:
         await desk.engine.close()
+
+
+async def test_alarms_handed_out_are_snapshots(tmp_path, mail):
+    desk = Desk(tmp_path, mail)
+    await desk.setup()
+    try:
+        await desk.run({"host-000": "network"})
+        [listed] = await desk.engine.list_alarms()
+        listed.hosts.clear()
+        listed.state = AlarmState.RESOLVED
+        await desk.run({"host-000": "network", "host-001": "network"})
+        [again] = await desk.engine.list_alarms()
+        assert again.id == listed.id and again.state is AlarmState.OPEN and set(again.hosts) == {"host-000", "host-001"}
+        assert set(listed.hosts) == set()  # and the first snapshot did not change under its reader either
+    finally:
+        await desk.engine.close()

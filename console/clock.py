@@ -9,8 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+async def within(awaitable: Awaitable[T], timeout: float) -> T:
+    """``await awaitable`` for at most ``timeout`` seconds (then TimeoutError), cancellable at any moment.
+
+    Why not ``asyncio.wait_for``: in Python 3.11 it swallows a cancellation that arrives as the awaited thing
+    completes, and a loop cancelled at shutdown then goes round forever (the notifier's dispatcher did, so a
+    console never exited after Ctrl-C)."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    finally:
+        if not task.done():
+            task.cancel()
+    if not done:
+        raise TimeoutError
+    return task.result()
 
 
 class Clock(Protocol):
@@ -35,7 +55,7 @@ class SystemClock:
             await asyncio.sleep(delay)
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=delay)
+            await within(wake.wait(), delay)
 
 
 class ManualClock:

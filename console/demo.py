@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from console.clock import within
 from console.commands import command_line
 from console.domain.events import Event
 from console.engine import Engine
@@ -228,7 +229,7 @@ async def run_headless(data_dir: Path, *, reset: bool, seconds: float | None, as
         nonlocal seen_mail, seen_robot
         while True:
             with contextlib.suppress(TimeoutError):
-                event = await asyncio.wait_for(queue.get(), 0.5)
+                event = await within(queue.get(), 0.5)
                 echo(_event(as_json, event))
                 while not queue.empty():
                     echo(_event(as_json, queue.get_nowait()))
@@ -245,7 +246,7 @@ async def run_headless(data_dir: Path, *, reset: bool, seconds: float | None, as
     try:
         if seconds is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), seconds)
+                await within(stop.wait(), seconds)
         else:
             await stop.wait()
     finally:

@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from console import __version__
+from console.clock import within
 from console.domain.events import EventKind
 from console.engine import Engine
 from console.engine.api import EngineAPI
@@ -160,7 +161,7 @@ class ApiServer:
         try:
             while True:
                 try:
-                    event = await asyncio.wait_for(stream.get(), HEARTBEAT)
+                    event = await within(stream.get(), HEARTBEAT)
                 except TimeoutError:
                     await response.write(b": keep-alive\n\n")
                     continue

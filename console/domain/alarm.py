@@ -295,7 +295,8 @@ def check_silence(*, host: str | None, category: str | None, task_id: str | None
     if task_id is None and host is None and category is None:
         problems.append(("match", "name at least one of task, host and category: a silence of everything "
                                   "would mute every alarm"))
-    if host is not None and (not host.strip() or len(host) > 253 or any(ord(c) < 32 or c.isspace() for c in host)):
+    if host is not None and (not host.strip() or len(host) > 253 or has_unsafe(host)
+                             or any(c.isspace() for c in host)):
         problems.append(("host", "must be a host name or a glob such as web-* (no spaces or control "
                                  "characters, at most 253 characters)"))
     if category is not None and category not in categories:

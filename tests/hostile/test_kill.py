@@ -59,9 +59,10 @@ def event_line(event) -> str:  # noqa: ANN001 - the CLI's text form of an event 
     return f"{event.at}  {event.kind:<22} {event.message}" + (f"  [{ids}]" if ids else "")
 
 
-def run_and_kill(args: list[str], data: Path, delay: float, kills: list[float]) -> list[str]:
-    """Start ``patchwatch ARGS``, SIGKILL it after ``delay`` seconds (noting when in ``kills``), return the
-    lines it printed."""
+def run_and_kill(args: list[str], data: Path, delay: float, kills: list[float], *,
+                 once_printed: str | None = None) -> list[str]:
+    """Start ``patchwatch ARGS``, SIGKILL it after ``delay`` seconds, or as soon as it printed a line holding
+    ``once_printed`` (noting when in ``kills``); return the lines it printed."""
     env = {**os.environ, "PATCHWATCH_ACTOR": "tester", "SSH_AUTH_SOCK": ""}
     env.pop("PATCHWATCH_DATA", None)
     env.pop("PATCHWATCH_CHANNELS", None)
@@ -70,9 +71,12 @@ def run_and_kill(args: list[str], data: Path, delay: float, kills: list[float]) 
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
     reader.start()
-    try:
-        proc.wait(delay)
-    except subprocess.TimeoutExpired:
+    deadline = time.monotonic() + delay
+    while proc.poll() is None and time.monotonic() < deadline:
+        if once_printed is not None and any(once_printed in line for line in list(lines)):
+            break
+        time.sleep(0.01)
+    if proc.poll() is None:
         kills.append(time.time())
         proc.kill()
     proc.wait(30)
@@ -112,8 +116,10 @@ def test_sigkills_lose_nothing_shown_as_done(tmp_path):
         for kill in range(KILLS):
             daemon = kill % 2 == 1
             delay = rng.uniform(1.0, 6.0) if daemon else rng.uniform(0.6, 3.5)
+            # The first kill lands in the middle of a run for certain (after its first finished host): the
+            # random ones may all fall between runs on a fast machine, and then nothing is interrupted.
             printed = run_and_kill(["daemon"] if daemon else ["run", "kill-manual", "--wait"], data, delay,
-                                   kill_times)
+                                   kill_times, once_printed=" host.finished " if kill == 0 else None)
             restart = patchwatch("task", "enable", "kill-manual", data=data)
             assert restart.returncode == 0, restart.stderr
             events, results, runs, open_runs = asyncio.run(stored(data))

@@ -8,7 +8,6 @@ plug in jobs that do no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -72,11 +71,10 @@ class JobContext(Protocol):
     async def request_pause(self, reason: str) -> None:
         """Pause the run (e.g. the canary guard); it resumes or ends by an operator's decision."""
 
-    def transcript_path(self, host: str) -> Path:
-        """Where this host's transcript goes (a plain file referenced from its result)."""
-
-    def relative_path(self, path: Path) -> str:
-        """``path`` relative to the data directory, as stored in records."""
+    def save_transcript(self, host: str, data: bytes) -> str | None:
+        """Keep ``host``'s transcript with the run; returns what its result's ``transcript`` says (how to open
+        it). Call it before :meth:`host_finished` with that result: the transcript is then stored no later
+        than the result."""
 
 
 class Job(Protocol):

@@ -157,7 +157,8 @@ class HostResult:
     started_at: str | None = None
     finished_at: str | None = None
     duration_s: float = 0.0
-    #: Path of the host's transcript, relative to the data directory.
+    #: How to open the host's transcript: the command ``patchwatch logs RUN HOST`` (runs stored by earlier
+    #: versions hold the path of its file, relative to the data directory).
     transcript: str | None = None
 
     @property

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,8 +32,8 @@ from console.engine.fleet import FleetService
 from console.engine.tasks import TaskCatalogue
 from console.errors import ConflictError, NotFoundError, StoreError
 from console.jobs import Job, RunCancelled, Target
-from console.store import transcript_name
 from console.store.datastore import DataStore
+from console.store.transcripts import transcript_label
 
 #: States an operator must hear about and may acknowledge.
 _ACKNOWLEDGEABLE = (RunState.FAILED, RunState.ERROR, RunState.MISSED, RunState.INTERRUPTED, RunState.REVIEW_EXPIRED)
@@ -60,7 +59,6 @@ class _RunContext:
         self.targets = targets
         self.clock = coordinator.clock
         self._control = control
-        self._transcripts: Path | None = None
 
     async def checkpoint(self) -> None:
         if self._control.cancel.is_set():
@@ -91,14 +89,8 @@ class _RunContext:
         if self.run.state is RunState.RUNNING:
             await self._coordinator.hold(self.run, self._control, reason, actor="engine")
 
-    def transcript_path(self, host: str) -> Path:
-        # Plain files, not TinyDB: safe outside the store's I/O thread. The run's directory is made once.
-        if self._transcripts is None:
-            self._transcripts = self._coordinator.transcript_dir(self.run.id)
-        return self._transcripts / transcript_name(host)
-
-    def relative_path(self, path: Path) -> str:
-        return os.path.relpath(path, self._coordinator.data_dir)
+    def save_transcript(self, host: str, data: bytes) -> str | None:
+        return self._coordinator.save_transcript(self.run.id, host, data)
 
 
 class RunCoordinator:
@@ -122,8 +114,11 @@ class RunCoordinator:
         #: Called when a review deadline appears (the scheduler expires reviews).
         self.on_review_pending: Callable[[], None] = lambda: None
 
-    def transcript_dir(self, run_id: str) -> Path:
-        return self._store.transcript_dir(run_id)
+    def save_transcript(self, run_id: str, host: str, data: bytes) -> str:
+        # Buffered, not written: it goes to the run's transcript file in the next batch, ahead of the results
+        # (console.store.datastore), so no host waits for a disk and none has a result without its transcript.
+        self._store.buffer_transcript(run_id, host, data)
+        return transcript_label(run_id, host)
 
     # ------------------------------------------------------------------ start-up and shutdown
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 
 from console.domain.run import HostResult
 from console.domain.task import BatchMode, BatchPolicy
@@ -47,8 +46,8 @@ class AdhocHooks:
     async def request_pause(self, reason: str) -> None:
         return None  # an ad-hoc scan has nobody to resume it: it runs to the end
 
-    def transcript_path(self, host: str) -> Path | None:
-        return None
+    def save_transcript(self, host: str, data: bytes) -> str | None:
+        return None  # an ad-hoc scan stores nothing
 
 
 async def adhoc_scan(targets: Sequence[Target], cred: LoadedCredential, options: ScanOptions,

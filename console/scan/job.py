@@ -65,5 +65,4 @@ class ScanOsPatchJob:
                               refresh_metadata=bool(job.param("refresh_metadata")),
                               concurrency=int(job.param("concurrency")))
         await execute_plan(ctx.targets, ctx.task.targets.batch, choose, options, ctx,
-                           connection_limit=self._connections, run_id=ctx.run.id, task_id=ctx.task.id,
-                           relative=ctx.relative_path)
+                           connection_limit=self._connections, run_id=ctx.run.id, task_id=ctx.task.id)

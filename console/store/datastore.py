@@ -4,7 +4,10 @@ TinyDB is not thread-safe, so the store lives on exactly one thread and every ac
 :meth:`DataStore.call`. Writes an operator's command makes are committed before the command returns (the
 services call the repositories through :meth:`call` directly). Growing data produced by runs (host results,
 run progress, outbox status changes, events) is buffered and written in batches by :meth:`flush`, so a
-1,000-host scan costs a few writes per second rather than thousands.
+1,000-host scan costs a few writes per second rather than thousands. Host transcripts travel in the same
+batches, appended to their run's transcript file (console.store.transcripts) before the results that point
+at them are written: a transcript is on disk no later than its result, and creating no file per host keeps
+the kernel's share of a scan small.
 
 A write that fails (a full disk) loses nothing: the batch goes back into the buffer in front of anything
 newer, :meth:`flush` returns False (a scan must not die of it), and the next flush retries
@@ -46,6 +49,7 @@ class DataStore:
         self._store: Store | None = None
         self._repos: Repositories | None = None
         self._results: list[dict[str, Any]] = []
+        self._transcripts: list[tuple[str, str, bytes]] = []
         self._runs: dict[str, Run] = {}
         self._outbox: dict[str, dict[str, Any]] = {}
         self._alarms: dict[str, dict[str, Any]] = {}
@@ -109,16 +113,16 @@ class DataStore:
         loop = asyncio.get_running_loop()
         return loop.run_in_executor(self._io, functools.partial(fn, *args, **kwargs))
 
-    def transcript_dir(self, run_id: str) -> Path:
-        """The directory of a run's transcripts (plain files, safe to write from outside the store thread)."""
-        assert self._store is not None
-        return self._store.run_transcript_dir(run_id)
-
     async def read_transcript(self, run_id: str, host: str) -> str:
         assert self._store is not None
         return await self._on_thread(self._store.read_transcript, run_id, host)
 
     # ------------------------------------------------------------------ the write buffer
+
+    def buffer_transcript(self, run_id: str, host: str, data: bytes) -> None:
+        """A host's transcript: appended to its run's file in the next batch, before that batch's results (buffer
+        it before the result that refers to it)."""
+        self._transcripts.append((run_id, host, data))
 
     def buffer_result(self, result: dict[str, Any]) -> None:
         self._results.append(result)
@@ -147,27 +151,35 @@ class DataStore:
 
     @property
     def dirty(self) -> bool:
-        return bool(self._results or self._runs or self._outbox or self._alarms or self._events)
+        return bool(self._transcripts or self._results or self._runs or self._outbox or self._alarms or self._events)
 
     @property
     def pending(self) -> int:
         """How many records wait in the buffer (reported while the disk refuses them)."""
-        return len(self._results) + len(self._runs) + len(self._outbox) + len(self._alarms) + len(self._events)
+        return (len(self._transcripts) + len(self._results) + len(self._runs) + len(self._outbox) + len(self._alarms)
+                + len(self._events))
 
     async def flush(self) -> bool:
-        """Commit everything buffered: host results, run progress, outbox status, events (in that order, so
-        an event never points at a result that is not on disk). On failure the batch stays buffered, the
-        failure is reported once per outage (``on_write_failed``) and False is returned."""
+        """Commit everything buffered: transcripts, host results, run progress, outbox status, events (in that
+        order, so an event never points at a result, nor a result at a transcript, that is not on disk). On
+        failure the batch stays buffered, the failure is reported once per outage (``on_write_failed``) and False
+        is returned. Transcripts already appended when a later write failed are not appended again."""
         async with self._flush_lock:
+            transcripts, self._transcripts = self._transcripts, []
             results, self._results = self._results, []
             runs, self._runs = self._runs, {}
             outbox, self._outbox = self._outbox, {}
             alarms, self._alarms = self._alarms, {}
             events, self._events = self._events, []
-            if not (results or runs or outbox or alarms or events):
+            if not (transcripts or results or runs or outbox or alarms or events):
                 return True
+            appended = False
 
             def write(repos: Repositories) -> None:
+                nonlocal appended
+                if transcripts:
+                    repos.store.append_transcripts(transcripts)
+                    appended = True  # a retry must not append them again
                 if results:
                     repos.host_results.insert_new(results)
                 if runs:
@@ -181,6 +193,8 @@ class DataStore:
 
             def put_back(error: BaseException) -> None:
                 # In front of anything buffered meanwhile; newer run/outbox states win.
+                if not appended:
+                    self._transcripts[:0] = transcripts
                 self._results[:0] = results
                 self._runs = {**runs, **self._runs}
                 self._outbox = {**outbox, **self._outbox}
@@ -208,7 +222,8 @@ class DataStore:
             if self._failing:
                 self._failing = False
                 if self.on_write_recovered is not None:
-                    self.on_write_recovered(len(results) + len(runs) + len(outbox) + len(alarms) + len(events))
+                    self.on_write_recovered(len(transcripts) + len(results) + len(runs) + len(outbox) + len(alarms)
+                                            + len(events))
             return True
 
     def _events_committed(self, events: list[dict[str, Any]]) -> None:

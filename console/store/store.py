@@ -4,7 +4,8 @@ Layout::
 
     <data_dir>/patchwatch.json                main TinyDB: ``meta`` (schema version) and small bounded tables
     <data_dir>/runs/ host_results/ events/ outbox/    ShardedTable directories (growing data)
-    <data_dir>/transcripts/<run_id>/<host>.log        plain text, one file per host per run
+    <data_dir>/transcripts/<run_id>.log               every host's SSH transcript of a run, appended records
+    <data_dir>/transcripts/<run_id>/<host>.log        the same, as earlier versions kept it (still read)
     <data_dir>/.patchwatch.lock                       DataDirLock (taken by the owner, not by Store)
 
 The store is dict-based: callers convert domain objects to and from dicts, and every record has a string
@@ -41,6 +42,7 @@ from console.errors import StoreError
 from console.store.atomic import AtomicJSONStorage, fsync_directory
 from console.store.history import HostHistory
 from console.store.sharded import ShardedTable, copy_record
+from console.store.transcripts import TranscriptIndex, append_records, cut_torn_tail, read_span
 
 __all__ = [
     "DEFAULT_SHARD_SIZES",
@@ -122,7 +124,7 @@ def safe_file_name(name: str) -> str:
 
 
 def transcript_name(host: str) -> str:
-    """The file name of a host's transcript inside its run's directory."""
+    """The file name of a host's transcript inside its run's directory (the layout of earlier versions)."""
     return f"{safe_file_name(host)}.log"
 
 
@@ -161,6 +163,8 @@ class Store:
         self._sharded: dict[str, ShardedTable] = {}
         self._histories: dict[str, HostHistory] = {}
         self._next_seq: int | None = None
+        #: run id -> where each host's transcript is in the run's file (built on first use, then extended)
+        self._transcript_indexes: dict[str, TranscriptIndex] = {}
         self._closed = False
 
         if read_only:
@@ -464,60 +468,110 @@ class Store:
         return list(reversed(list(newer)))[:limit]
 
     # -- transcripts ---------------------------------------------------------------------------------------
+    # One append-only file per run (console.store.transcripts); runs stored by earlier versions have one
+    # file per host, read where the run's file has no record of the host.
 
     @property
     def transcripts_dir(self) -> Path:
         return self.data_dir / TRANSCRIPTS_DIR
 
-    def run_transcript_dir(self, run_id: str) -> Path:
-        """The directory of ``run_id``'s transcripts; created unless read-only."""
-        self._check_open()
-        run_dir = self.transcripts_dir / safe_file_name(run_id)
-        if not self.read_only:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        return run_dir
+    def run_transcript_file(self, run_id: str) -> Path:
+        """The file holding every transcript of ``run_id`` (``transcripts/<run_id>.log``)."""
+        return self.transcripts_dir / f"{safe_file_name(run_id)}.log"
 
-    def transcript_path(self, run_id: str, host: str) -> Path:
-        """Where the SSH transcript of ``host`` in ``run_id`` lives; creates the run's directory (unless
-        read-only). Both names pass through :func:`safe_file_name`, so a hostile host name such as
-        ``../../etc/passwd`` still lands inside the run's directory."""
+    def legacy_transcript_path(self, run_id: str, host: str) -> Path:
+        """Where an earlier version kept the transcript of ``host`` in ``run_id``: its own file in the run's
+        directory. Both names pass through :func:`safe_file_name`, so a hostile host name such as
+        ``../../etc/passwd`` still lands inside the run's directory. Nothing is created."""
         root = self.transcripts_dir
-        path = self.run_transcript_dir(run_id) / transcript_name(host)
+        path = root / safe_file_name(run_id) / transcript_name(host)
         # Belt and braces: safe_file_name cannot produce a separator or "..", but never hand out a path
         # outside the transcripts directory (unreachable by construction).
         if not path.resolve().is_relative_to(root.resolve()):  # pragma: no cover
             raise StoreError(f"transcript path for {host!r} escapes {root}")
         return path
 
+    def append_transcripts(self, records: Iterable[tuple[str, str, bytes]]) -> None:
+        """Append ``(run_id, host, transcript)`` records, one write per run's file. The first append to a run's
+        file in this store cuts off a torn record a killed process left at its end, so what follows it is
+        readable."""
+        self._check_writable()
+        by_run: dict[str, list[tuple[str, bytes]]] = {}
+        for run_id, host, data in records:
+            by_run.setdefault(run_id, []).append((host, data))
+        if by_run and not self.transcripts_dir.is_dir():
+            self.transcripts_dir.mkdir(parents=True, exist_ok=True)
+        for run_id, host_records in by_run.items():
+            path = self.run_transcript_file(run_id)
+            index = self._transcript_indexes.setdefault(run_id, TranscriptIndex())
+            try:
+                if path.exists() and path.stat().st_size != index.end:
+                    # Not where this store's last append ended: the first append here, or a file a killed
+                    # process left with a torn record at its end.
+                    index.extend(path)
+                    cut_torn_tail(path, index)
+                spans = append_records(path, host_records)
+            except OSError as exc:
+                raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+            for host, offset, length in spans:
+                index.add(host, offset, length)
+            if spans:
+                index.end = spans[-1][1] + spans[-1][2] + 1
+
+    def _transcript_span(self, run_id: str, host: str) -> tuple[Path, int, int] | None:
+        """(file, offset, length) of the host's transcript in its run's file, or None if it has none there."""
+        self._check_open()
+        path = self.run_transcript_file(run_id)
+        index = self._transcript_indexes.get(run_id)
+        if index is None:
+            index = self._transcript_indexes[run_id] = TranscriptIndex()
+        if host not in index.spans:
+            # Read what was appended since (another process may be writing this run now).
+            try:
+                index.extend(path)
+            except OSError as exc:
+                raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        span = index.spans.get(host)
+        return None if span is None else (path, *span)
+
     def read_transcript(self, run_id: str, host: str) -> str:
         """The whole transcript as text (``""`` if none was written); undecodable bytes become U+FFFD.
 
-        For very large transcripts a viewer should read :meth:`transcript_path` lazily instead.
+        For very large transcripts a viewer should read :meth:`read_transcript_page` page by page instead.
         """
-        path = self.transcript_path(run_id, host)
+        span = self._transcript_span(run_id, host)
+        path = self.legacy_transcript_path(run_id, host) if span is None else span[0]
         try:
-            return path.read_text(encoding="utf-8", errors="replace")
+            if span is None:
+                return path.read_text(encoding="utf-8", errors="replace")
+            return read_span(path, span[1], span[2]).decode("utf-8", errors="replace")
         except FileNotFoundError:
             return ""
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
     def read_transcript_page(self, run_id: str, host: str, offset: int, limit: int) -> tuple[str, int, int]:
-        """Up to ``limit`` bytes of a transcript from byte ``offset``: (text, next offset, file size).
+        """Up to ``limit`` bytes of a transcript from byte ``offset``: (text, next offset, transcript size).
 
-        The page ends on a line boundary when one is in reach, so a page never splits a line (or a UTF-8
-        sequence) unless the line alone is longer than ``limit``."""
-        path = self.transcript_path(run_id, host)
+        Offsets count from the start of this host's transcript, whichever layout holds it. The page ends on a
+        line boundary when one is in reach, so a page never splits a line (or a UTF-8 sequence) unless the
+        line alone is longer than ``limit``."""
+        start = max(0, offset)
+        span = self._transcript_span(run_id, host)
+        path = self.legacy_transcript_path(run_id, host) if span is None else span[0]
         try:
-            with path.open("rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                handle.seek(max(0, offset))
-                chunk = handle.read(max(0, limit))
+            if span is None:
+                with path.open("rb") as handle:
+                    size = os.fstat(handle.fileno()).st_size
+                    handle.seek(start)
+                    chunk = handle.read(max(0, limit))
+            else:
+                size = span[2]
+                chunk = read_span(path, span[1] + min(start, size), max(0, min(limit, size - start)))
         except FileNotFoundError:
             return "", 0, 0
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        start = max(0, offset)
         if start + len(chunk) < size:
             cut = chunk.rfind(b"\n")
             if cut >= 0:
@@ -549,6 +603,7 @@ class Store:
         for history in self._histories.values():
             history.close()
         self._histories.clear()
+        self._transcript_indexes.clear()
         self._db.close()
 
     def __enter__(self) -> Store:

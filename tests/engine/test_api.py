@@ -8,6 +8,7 @@ import json
 import typing
 from datetime import datetime
 
+import pytest
 from support import NoIoJob, fleet, open_engine, task_input, utc
 
 from console.clock import ManualClock
@@ -136,7 +137,9 @@ def test_the_protocol_is_what_the_console_and_the_cli_are_typed_against():
         assert "engine: Any" not in text and "engine: Engine)" not in text, f"{path} is not typed against EngineAPI"
 
 
-async def test_a_transcript_comes_in_pages_of_whole_lines_that_add_up_to_the_file(tmp_path):
+@pytest.mark.parametrize("layout", ["run-file", "per-host-file"])
+async def test_a_transcript_comes_in_pages_of_whole_lines_that_add_up_to_the_file(tmp_path, layout):
+    """Today's layout (one file per run) and the one earlier versions wrote (a file per host) page alike."""
     from console.store import transcript_name
 
     engine = await open_engine(tmp_path, ManualClock(utc("2026-11-26T00:00:00+00:00")))
@@ -145,7 +148,16 @@ async def test_a_transcript_comes_in_pages_of_whole_lines_that_add_up_to_the_fil
         task = await engine.create_task(task_input("paged", "0 0 3 * * ?"))
         run = await engine.wait_run((await engine.run_now(task.id)).id, timeout=10)
         text = "".join(f"line {i} é\n" for i in range(5000))
-        (engine.store.transcript_dir(run.id) / transcript_name("host-000")).write_text(text, encoding="utf-8")
+        if layout == "run-file":
+            # Between two other hosts' records: page offsets count from the start of this host's transcript.
+            engine.store.buffer_transcript(run.id, "host-x", b"before\n" * 100)
+            engine.store.buffer_transcript(run.id, "host-000", text.encode())
+            engine.store.buffer_transcript(run.id, "host-y", b"after\n" * 100)
+            await engine.store.flush()
+        else:
+            run_dir = engine.store.data_dir / "transcripts" / run.id
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / transcript_name("host-000")).write_text(text, encoding="utf-8")
         pages, offset = [], 0
         while True:
             page = await engine.transcript_page(run.id, "host-000", offset=offset, limit=4096)

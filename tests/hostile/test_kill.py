@@ -4,7 +4,8 @@ hundred simulated hosts, and check after each restart that nothing shown as done
 After every kill a writable command restarts the engine on the data directory (it marks open runs interrupted
 and sends their notices); then a read-only engine checks:
 - every event line the killed process printed is in the trace (same time, kind, message and ids);
-- every host it printed as finished has a stored result;
+- every host it printed as finished has a stored result, and every stored result that names a transcript
+  has that transcript readable (it is appended before the result is written);
 - no run is left open (queued, running, paused).
 At the end: every interrupted run got exactly one INTERRUPTED notice, no notice (run, kind) was mailed twice
 (except inside the documented window, DUP_WINDOW: counted and printed), and no slot of the periodic task fired
@@ -84,14 +85,30 @@ def run_and_kill(args: list[str], data: Path, delay: float, kills: list[float], 
     return [line.rstrip("\n") for line in lines]
 
 
-async def stored(data: Path) -> tuple[set[str], set[tuple[str, str]], list, list]:
+async def stored(data: Path, checked_runs: set[str] | None = None
+                 ) -> tuple[set[str], set[tuple[str, str]], list, list, list[tuple[str, str]], int]:
+    """What the directory holds; also the results of runs not in ``checked_runs`` (which it then joins) whose
+    transcript cannot be read, and how many transcripts were read."""
     engine = Engine(data, read_only=True, notify=False)
     await engine.open()
     try:
         events = {event_line(e) for e in await engine.query_events(limit=None)}
         runs = await engine.list_runs(limit=100_000)
-        results = {(r.run_id, r.host) for run in runs for r in await engine.host_results(run.id)}
-        return events, results, runs, await engine.list_open_runs()
+        results = set()
+        without_transcript = []
+        read = 0
+        for run in runs:
+            for r in await engine.host_results(run.id):
+                results.add((r.run_id, r.host))
+                if checked_runs is not None and run.id not in checked_runs and r.transcript:
+                    text = await engine.transcript(run.id, r.host)
+                    read += 1
+                    if not text.startswith(f"## {r.host}: ssh "):
+                        without_transcript.append((run.id, r.host))
+        open_runs = await engine.list_open_runs()
+        if checked_runs is not None:
+            checked_runs.update(run.id for run in runs)
+        return events, results, runs, open_runs, without_transcript, read
     finally:
         await engine.close()
 
@@ -113,6 +130,7 @@ def test_sigkills_lose_nothing_shown_as_done(tmp_path):
         periodic.write_text(PERIODIC)
         assert patchwatch("task", "add", "--file", str(periodic), data=data).returncode == 0
 
+        checked_runs: set[str] = set()
         for kill in range(KILLS):
             daemon = kill % 2 == 1
             delay = rng.uniform(1.0, 6.0) if daemon else rng.uniform(0.6, 3.5)
@@ -122,7 +140,7 @@ def test_sigkills_lose_nothing_shown_as_done(tmp_path):
                                    kill_times, once_printed=" host.finished " if kill == 0 else None)
             restart = patchwatch("task", "enable", "kill-manual", data=data)
             assert restart.returncode == 0, restart.stderr
-            events, results, runs, open_runs = asyncio.run(stored(data))
+            events, results, runs, open_runs, without_transcript, read = asyncio.run(stored(data, checked_runs))
             shown = [line for line in printed if EVENT_LINE.match(line)]
             lost = [line for line in shown if line not in events]
             assert not lost, f"kill {kill}: {len(lost)} printed events not stored, e.g. {lost[:3]}"
@@ -131,13 +149,15 @@ def test_sigkills_lose_nothing_shown_as_done(tmp_path):
             missing = [f for f in finished if f not in results]
             assert not missing, f"kill {kill}: hosts printed as finished without a stored result: {missing[:3]}"
             assert not open_runs, f"kill {kill}: runs left open: {[r.id for r in open_runs]}"
+            assert not without_transcript, f"kill {kill}: results whose transcript is lost: {without_transcript[:3]}"
             counts["kills"] += 1
             counts["printed events checked"] += len(shown)
             counts["printed finished hosts checked"] += len(finished)
+            counts["stored transcripts read"] += read
 
         # One more restart: every notice still queued goes out, then the totals.
         assert patchwatch("task", "enable", "kill-manual", data=data).returncode == 0
-        _events, _results, runs, _open = asyncio.run(stored(data))
+        _events, _results, runs, _open, _, _ = asyncio.run(stored(data))
         messages = list(mail.messages)
         sink_loop.call(mail.stop())
 
@@ -168,3 +188,4 @@ def test_sigkills_lose_nothing_shown_as_done(tmp_path):
                    "periodic slots fired": len(fired), "periodic slots missed": len(missed_slots)})
     print("kill test:", dict(counts))
     assert counts["kills"] == KILLS and counts["interrupted runs"] > 0 and counts["printed events checked"] > 0
+    assert counts["stored transcripts read"] > 0

@@ -127,6 +127,11 @@ async def test_canary_batch_failing_entirely_pauses_before_touching_the_rest(tmp
         assert done.categories == {"network": 1}
         transcript = await engine.transcript(run.id, "01-" + ordered[1].name)
         assert "cat /etc/os-release" in transcript and "ok:" in transcript
+        # Every host's transcript in the run's one file; each result says how to open its own.
+        assert [p.name for p in (tmp_path / "data" / "transcripts").iterdir()] == [f"{run.id}.log"]
+        labels = {r.host: r.transcript for r in await engine.host_results(run.id)}
+        assert labels[f"00-{canary.name}"] == f"patchwatch logs {run.id} 00-{canary.name}"
+        assert len(labels) == 12 and all(label and label.startswith("patchwatch logs ") for label in labels.values())
     finally:
         await engine.close()
         await fleet.close()

@@ -29,11 +29,12 @@ def test_new_store_writes_the_schema_version_and_layout(tmp_path: Path) -> None:
         store.append_events([{"kind": "k", "at": "2026"}])
         for name in ("runs", "host_results", "outbox"):
             store.sharded(name).insert({"id": "x"})
-        store.transcript_path("run-1", "web1").write_text("ok\n")
+        store.append_transcripts([("run-1", "web1", b"ok\n"), ("run-1", "db1", b"fine\n")])
     assert (data / MAIN_FILE_NAME).is_file()
     for name in ("runs", "host_results", "events", "outbox"):
         assert (data / name / "000001.json").is_file()
-    assert (data / "transcripts" / "run-1" / "web1.log").read_text() == "ok\n"
+    # One file per run, every host's transcript in it: no directory, no file per host.
+    assert [p.name for p in (data / "transcripts").iterdir()] == ["run-1.log"]
     with Store(data) as again:
         assert again.schema_version == 1
 
@@ -274,13 +275,21 @@ def test_query_by_run_reads_only_that_runs_shards(
 )
 def test_hostile_host_names_stay_inside_the_run_directory(tmp_path: Path, host: str) -> None:
     with Store(tmp_path) as store:
-        path = store.transcript_path("run-1", host)
+        # The layout of earlier versions, still read: one file per host.
+        path = store.legacy_transcript_path("run-1", host)
         run_dir = (tmp_path / "transcripts" / "run-1").resolve()
         assert path.resolve().parent == run_dir
         assert path.name.endswith(".log") and not path.name.startswith(".")
         assert len(path.name.encode()) < 255
+        run_dir.mkdir(parents=True)
         path.write_text("output")
         assert store.read_transcript("run-1", host) == "output"
+        # Today's layout: the name travels in the record's header and comes back exactly.
+        store.append_transcripts([("run-2", host, b"appended"), ("run-2", host + "-other", b"other")])
+        assert store.read_transcript("run-2", host) == "appended"
+    with Store(tmp_path, read_only=True) as viewer:
+        assert viewer.read_transcript("run-2", host) == "appended"
+        assert viewer.read_transcript("run-2", host + "-other") == "other"
 
 
 def test_transcript_names(tmp_path: Path) -> None:
@@ -289,10 +298,11 @@ def test_transcript_names(tmp_path: Path) -> None:
     assert safe_file_name("a/b") != safe_file_name("a_b") == "a_b"
     assert "~" in safe_file_name("a/b")
     with Store(tmp_path) as store:
-        hostile_run = store.transcript_path("../../outside", "h")
+        hostile_run = store.legacy_transcript_path("../../outside", "h")
         assert hostile_run.resolve().is_relative_to((tmp_path / "transcripts").resolve())
+        assert store.run_transcript_file("../../outside").parent == tmp_path / "transcripts"
         assert store.read_transcript("run-9", "never-written") == ""
-        store.transcript_path("run-2", "db1").write_bytes(b"ok \xff\n")
+        store.append_transcripts([("run-2", "db1", b"ok \xff\n")])
         assert store.read_transcript("run-2", "db1") == "ok \ufffd\n"
 
 
@@ -322,7 +332,9 @@ def test_read_only_store_refuses_every_write(tmp_path: Path) -> None:
         assert [d["id"] for d in viewer.all_docs("tasks")] == ["t1"]
         assert len(viewer.query_events(run_id="r1")) == 3
         assert viewer.sharded("runs").find_by("task_id", "t1")[0]["id"] == "r1"
-        viewer.transcript_path("run-1", "web1")
+        assert viewer.read_transcript("run-1", "web1") == ""
+        with pytest.raises(StoreError, match="read-only"):
+            viewer.append_transcripts([("run-1", "web1", b"x")])
     after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert after == snapshot
     assert not (tmp_path / "transcripts").exists()

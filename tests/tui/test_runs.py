@@ -321,19 +321,19 @@ async def test_screens_fit_80x24(setup):
 
 
 class TranscriptJob(NoIoJob):
-    """Writes a transcript per host the way the real scan does (a file referenced from the result):
-    host-000 gets a big one (shown from the file by offset index), the others a few lines."""
+    """Saves a transcript per host the way the real scan does (kept with the run, named by the result):
+    host-000 gets a big one (read through the API in pages), the others a few lines."""
 
     async def execute(self, ctx: JobContext) -> None:
         await ctx.batch_started(1, 1, [t.name for t in ctx.targets])
         for target in ctx.targets:
-            path = ctx.transcript_path(target.name)
             count = 30_000 if target.name == "host-000" else 3
-            path.write_text("".join(f"## step {i} on {target.name}\n" for i in range(count)))
+            label = ctx.save_transcript(target.name,
+                                        "".join(f"## step {i} on {target.name}\n" for i in range(count)).encode())
             await ctx.host_finished(HostResult(
                 run_id=ctx.run.id, task_id=ctx.task.id, host=target.name, status=HostStatus.OK,
                 os="Debian GNU/Linux 12", missing_count=4, security_count=2, reboot_required=True,
-                duration_s=1.25, transcript=ctx.relative_path(path)))
+                duration_s=1.25, transcript=label))
 
 
 async def test_transcripts_small_and_big_come_through_the_api_in_pages(tmp_path):

@@ -96,7 +96,7 @@ class TranscriptJob(NoIoJob):
                 lines += ["$ apt list --upgradable", "openssl/stable-security 3.0.15-1 amd64 [upgradable]"]
             else:
                 lines += [f"! planted {outcome} failure"]
-            ctx.transcript_path(target.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+            ctx.save_transcript(target.name, ("\n".join(lines) + "\n").encode())
         await super().execute(ctx)
 
 

@@ -118,21 +118,24 @@ modes = ["email"]
     code, out, err = await cli("task", "add", "--file", str(task))
     assert code == 0, err
 
-    async def daemon_until(marker: str) -> asyncio.subprocess.Process:
+    async def daemon_until(*markers: str) -> asyncio.subprocess.Process:
         proc = await asyncio.create_subprocess_exec(*cli.argv("daemon"), stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.STDOUT, env=cli.env, cwd=ROOT)
         assert proc.stdout is not None
         async with asyncio.timeout(30):
-            while marker not in (line := (await proc.stdout.readline()).decode()):
+            while True:
+                line = (await proc.stdout.readline()).decode()
                 assert line, "the daemon ended early"
-        return proc
+                if all(marker in line for marker in markers):
+                    return proc
 
-    daemon = await daemon_until("run.started")
+    # The slow task's own start: another task of the demo's directory may start first.
+    daemon = await daemon_until("run.started", "slow-scan")
     daemon.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(daemon.wait(), 30) == 0
 
     interrupted = [r for r in await cli.json_lines("runs", "--task", "slow-scan") if r["state"] == "interrupted"]
-    assert len(interrupted) == 1
+    assert len(interrupted) == 1, await cli.json_lines("runs", "--task", "slow-scan")
     run_id = interrupted[0]["id"]
 
     def interrupted_mails() -> list[Any]:

@@ -396,13 +396,20 @@ class NotificationService:
 
     async def _first_failure_notice(self, run_id: str) -> None:
         state = self._runs.get(run_id)
-        task = self._task_lookup.get(state.task_id) if state else None
-        if state is None or task is None or state.first_sent:
+        if state is not None:
+            await self._first_notice(run_id, state, final=None)
+
+    async def _first_notice(self, run_id: str, state: _RunState, *, final: str | None) -> None:
+        """The run's first notice of its announced failures; ``final`` is the run's end state when the run ended
+        inside the coalescing window (the notice then carries its final counts and says so)."""
+        task = self._task_lookup.get(state.task_id)
+        if task is None or state.first_sent:
             return
         state.first_sent, state.last_update = True, time.monotonic()
         run = await self._run_of(run_id)
         if state.first_of_alarm:
-            kind, detail = NoticeKind.EXECUTION_FAILED, "the run is still going: more hosts may fail"
+            kind = NoticeKind.EXECUTION_FAILED
+            detail = f"run {final}" if final else "the run is still going: more hosts may fail"
         else:
             kind, detail = NoticeKind.UPDATE, f"{state.announced} more host(s) failing in an open alarm"
         notice = self._failure_notice(kind, task, run, tuple(state.failed), detail=detail, alarm_id=state.alarm_id)
@@ -430,9 +437,7 @@ class NotificationService:
             state.timer.cancel()
             if not state.first_sent:
                 # The run ended inside the coalescing window: its first notice carries the final counts.
-                self._runs[event.run_id] = state
-                await self._first_failure_notice(event.run_id)
-                self._runs.pop(event.run_id, None)
+                await self._first_notice(event.run_id, state, final=event.data.get("run_state", "finished"))
                 return
         if state.first_sent and NotifyPolicy.EXECUTION_FAILED in task.notify.policies:
             run = await self._run_of(event.run_id)

@@ -534,3 +534,15 @@ async def test_alarms_handed_out_are_snapshots(tmp_path, mail):
         assert set(listed.hosts) == set()  # and the first snapshot did not change under its reader either
     finally:
         await desk.engine.close()
+
+
+async def test_a_run_that_ends_inside_the_coalescing_window_says_it_ended(tmp_path, mail):
+    desk = Desk(tmp_path, mail)
+    await desk.setup()
+    try:
+        await desk.run({"host-000": "network"})
+        [record] = await desk.engine.list_notifications()
+        assert record.kind == "execution_failed" and record.notice["run_state"] == "failed"
+        assert record.notice["detail"] == "run failed"  # not "the run is still going"
+    finally:
+        await desk.engine.close()

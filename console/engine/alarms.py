@@ -23,6 +23,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from console.clock import Clock
 from console.domain import ids
@@ -44,12 +45,27 @@ from console.engine.tasks import TaskCatalogue
 from console.errors import ConflictError, NotFoundError
 from console.store.datastore import DataStore
 
+T = TypeVar("T")
+
 #: Longest the timer sleeps between checks (a silence or an escalation added meanwhile wakes it at once).
 MAX_SLEEP_S = 30.0
 #: Run states after which a task has completed a run: a standing run-level problem is over.
 _COMPLETED = {RunState.SUCCEEDED.value, RunState.FAILED.value}
 _RUN_PROBLEMS = {EventKind.RUN_MISSED: RunProblem.MISSED, EventKind.RUN_INTERRUPTED: RunProblem.INTERRUPTED,
                  EventKind.RUN_ERROR: RunProblem.ERROR, EventKind.TASK_BROKEN: RunProblem.BROKEN}
+
+
+def _by_reference(items: dict[str, T], reference: str, what: str) -> T:
+    """The item with id ``reference``, or the one whose id ends with it (6 characters at least: what tables
+    show); an unknown or ambiguous reference is not found."""
+    found = items.get(reference)
+    if found is not None:
+        return found
+    matches = [item for key, item in items.items() if key.endswith(reference)] if len(reference) >= 6 else []
+    if len(matches) != 1:
+        raise NotFoundError(f"no {what} with id {reference!r}" + (" (several end so: give more of it)"
+                                                                   if len(matches) > 1 else ""))
+    return matches[0]
 
 
 @dataclass
@@ -137,13 +153,7 @@ class AlarmBook:
         return sorted(alarms, key=lambda a: a.opened_at, reverse=True)[:max(0, limit)]
 
     def get(self, alarm_id: str) -> Alarm:
-        alarm = self._alarms.get(alarm_id)
-        if alarm is None:
-            matches = [a for a in self._alarms.values() if a.id.endswith(alarm_id)] if len(alarm_id) >= 6 else []
-            if len(matches) != 1:
-                raise NotFoundError(f"no alarm with id {alarm_id!r}")
-            alarm = matches[0]
-        return alarm
+        return _by_reference(self._alarms, alarm_id, "alarm")
 
     def open_alarm_of(self, task_id: str) -> Alarm | None:
         alarm_id = self._open_by_task.get(task_id)
@@ -215,10 +225,7 @@ class AlarmBook:
 
     async def expire_silence(self, silence_id: str, *, actor: str) -> Silence:
         async with self._handling:
-            silence = self._silences.get(silence_id) or next(
-                (s for s in self._silences.values() if len(silence_id) >= 6 and s.id.endswith(silence_id)), None)
-            if silence is None:
-                raise NotFoundError(f"no silence with id {silence_id!r}")
+            silence = _by_reference(self._silences, silence_id, "silence")
             now = self._clock.now()
             if datetime.fromisoformat(silence.effective_end) <= now:
                 raise ConflictError(f"silence {silence.id} already ended at {silence.effective_end}")

@@ -18,7 +18,7 @@ from console.clock import ManualClock
 from console.domain.alarm import AlarmState, EscalationPolicy, EscalationStep
 from console.domain.run import RunState
 from console.engine import Engine
-from console.errors import ConflictError, ValidationError
+from console.errors import ConflictError, NotFoundError, ValidationError
 from console.notify.channels import write_channels_file
 from console.notify.outbox import RetryPolicy
 from console.sim.sinks import MailSink
@@ -544,5 +544,25 @@ async def test_a_run_that_ends_inside_the_coalescing_window_says_it_ended(tmp_pa
         [record] = await desk.engine.list_notifications()
         assert record.kind == "execution_failed" and record.notice["run_state"] == "failed"
         assert record.notice["detail"] == "run failed"  # not "the run is still going"
+    finally:
+        await desk.engine.close()
+
+
+async def test_an_ambiguous_id_tail_expires_nothing(tmp_path, mail, monkeypatch):
+    from console.engine import alarms as alarm_book
+
+    made = iter(["silAAAA000001", "silBBBB000001"])
+    new_id = alarm_book.ids.new_id
+    monkeypatch.setattr(alarm_book.ids, "new_id", lambda prefix: next(made) if prefix == "sil" else new_id(prefix))
+    desk = Desk(tmp_path, mail)
+    await desk.setup()
+    try:
+        for host in ("host-000", "host-001"):
+            await desk.engine.add_silence(reason="maintenance", host=host, ends_at=START + timedelta(hours=1))
+        with pytest.raises(NotFoundError, match="several"):
+            await desk.engine.expire_silence("000001", actor="alice")
+        assert len(await desk.engine.list_silences()) == 2
+        await desk.engine.expire_silence("A000001", actor="alice")
+        assert [s.id for s in await desk.engine.list_silences()] == ["silBBBB000001"]
     finally:
         await desk.engine.close()

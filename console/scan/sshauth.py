@@ -20,22 +20,73 @@ authentication state machine (which waits for the answer of the request it think
 are those every asyncssh auth method uses (``ClientAuth``, ``public_key_auth_requested``,
 ``send_userauth_request``). tests/scan/test_sshauth.py checks the round trips on a real asyncssh server, so an
 asyncssh release that changes them fails a test instead of silently logging in the slow way.
+
+The login is also pipelined behind the service request. After key exchange a client asks for the
+``ssh-userauth`` service, and asyncssh sends nothing more until the server's accept is back: a round trip
+in which nothing travels but that answer. Nothing in RFC 4253 (section 10) asks a client to wait; a server
+handles a connection's messages in order, so a login request that follows the service request is read
+after the service is accepted (OpenSSH's sshd and asyncssh's server both do). A server that refuses the
+service disconnects (RFC 4253), and the login request is never read. So on a :class:`DirectAuthClient`
+connection the login starts as soon as the server's extension list (RFC 8308) has arrived, which names the
+signature algorithms the server takes (``server-sig-algs``, needed to sign with an RSA key) and comes with
+the server's half of the key exchange, before the accept. A server that sends no extension list gets the
+usual order. This one asyncssh has no plug-in point for: the connection's handlers of those two messages are
+replaced on that connection only (:func:`_pipeline_login`); they use asyncssh's own handlers and state.
 """
 
 from __future__ import annotations
 
 import asyncssh
 from asyncssh.auth import ClientAuth, ServerAuth, register_auth_method
-from asyncssh.packet import Boolean, String
+from asyncssh.constants import MSG_EXT_INFO, MSG_SERVICE_ACCEPT
+from asyncssh.packet import Boolean, SSHPacket, String
 
 __all__ = ["DirectAuthClient", "install"]
 
 _NONE = b"none"
 _PUBLICKEY = b"publickey"
+_USERAUTH_SERVICE = b"ssh-userauth"
 
 
 class DirectAuthClient(asyncssh.SSHClient):
-    """The client object of Patchwatch's scan connections: marks them for the direct signed request."""
+    """The client object of Patchwatch's scan connections: marks them for the direct signed request, and
+    pipelines their login behind the service request."""
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        _pipeline_login(conn)
+
+
+def _pipeline_login(conn: asyncssh.SSHClientConnection) -> None:
+    """Start the login of ``conn`` when the server's extension list arrives instead of when its service accept
+    does (the module's docstring says why that is safe); the accept is then only checked."""
+    handlers = dict(conn._packet_handlers)
+    process_ext_info = handlers[MSG_EXT_INFO]
+    process_service_accept = handlers[MSG_SERVICE_ACCEPT]
+    started_early = False
+
+    def on_ext_info(c: asyncssh.SSHClientConnection, pkttype: int, pktid: int, packet: SSHPacket) -> None:
+        nonlocal started_early
+        process_ext_info(c, pkttype, pktid, packet)
+        # Only the first extension list, after the first key exchange: the service request is out, no
+        # login has begun (a later list, after a re-key or the login, changes nothing here).
+        if c._next_service == _USERAUTH_SERVICE and not (c._auth_in_progress or c._auth_complete):
+            started_early = True
+            c.logger.info("Beginning auth for user %s, behind the service request", c._username)
+            c._auth_in_progress = True
+            c.get_owner().begin_auth(c._username)
+            c.try_next_auth()
+
+    def on_service_accept(c: asyncssh.SSHClientConnection, pkttype: int, pktid: int, packet: SSHPacket) -> None:
+        if not started_early:
+            process_service_accept(c, pkttype, pktid, packet)
+            return
+        service = packet.get_string()
+        packet.check_end()
+        if service != c._next_service:
+            raise asyncssh.ServiceNotAvailable("Unexpected service in service accept")
+        c._next_service = None  # the login is already under way
+
+    conn._packet_handlers = {**handlers, MSG_EXT_INFO: on_ext_info, MSG_SERVICE_ACCEPT: on_service_accept}
 
 
 class _DirectFirstAuth(ClientAuth):

@@ -7,6 +7,7 @@ missing (``.ci/run`` runs it first); without root, these tests skip and say why.
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import shlex
@@ -17,7 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncssh
 import pytest
+from slowlink import client_packets, slow_link
 from support import open_engine, task_input
 
 from console.clock import SystemClock
@@ -221,6 +224,27 @@ async def test_the_scan_runs_as_one_exec_under_a_real_sshd_and_sh(sshd):
     for field in ("status", "category", "reason", "os", "family", "packages", "missing_count", "security_count",
                   "reboot_required"):
         assert getattr(result, field) == getattr(per_step, field), field
+
+
+async def test_sshd_takes_the_login_pipelined_behind_the_service_request(sshd, caplog):
+    # Behind a link 100 ms long each way, the login request leaves before the service accept is back, and sshd
+    # still logs the scan user in and runs a command (console.scan.sshauth).
+    cred = _cred(sshd)
+    caplog.set_level(logging.DEBUG, logger="asyncssh")
+    asyncssh.set_debug_level(3)
+    try:
+        async with slow_link(sshd["port"], 0.1) as port:
+            host_key = (sshd["root"] / "known_hosts").read_text().split(" ", 1)[1]
+            cred.known_hosts = asyncssh.import_known_hosts(f"[127.0.0.1]:{port} {host_key}")
+            async with asyncssh.connect("127.0.0.1", port, username=USER, **cred.connect_options()) as conn:
+                ran = await conn.run("id -un", check=False)
+    finally:
+        asyncssh.set_debug_level(1)
+    assert (ran.exit_status, ran.stdout.strip()) == (0, USER)
+    order = client_packets(caplog.records)
+    assert order.index("Sent MSG_SERVICE_REQUEST") < order.index("Sent MSG_USERAUTH_REQUEST") \
+        < order.index("Received MSG_SERVICE_ACCEPT") < order.index("Received MSG_USERAUTH_SUCCESS"), order
+    assert order.count("Sent MSG_USERAUTH_REQUEST") == 1  # signed at once: no none request, no query
 
 
 async def test_a_forced_command_key_falls_back_to_one_exec_per_step(sshd):

@@ -8,8 +8,11 @@ key checks; the direct one as one key check and no listing.
 
 from __future__ import annotations
 
+import logging
+
 import asyncssh
 import pytest
+from slowlink import client_packets, slow_link
 
 from console.scan.credentials import CredentialProfile, load_credential
 
@@ -102,3 +105,29 @@ async def test_other_asyncssh_clients_in_the_process_log_in_as_before(server):
     async with asyncssh.connect("127.0.0.1", port, username="scan", **options):
         pass
     assert log == ["listing", "key accepted", "key accepted"]
+
+
+@pytest.mark.parametrize("pipelined", [True, False], ids=["scan client", "plain asyncssh client"])
+async def test_the_login_request_leaves_behind_the_service_request_without_waiting_for_its_accept(
+        server, caplog, pipelined):
+    tmp_path, port, log = server
+    options = cred(tmp_path, "good").connect_options()
+    if not pipelined:
+        del options["client_factory"]  # the control: asyncssh's own order, which the assertion must tell apart
+    caplog.set_level(logging.DEBUG, logger="asyncssh")
+    asyncssh.set_debug_level(3)
+    try:
+        async with slow_link(port, 0.1) as proxy_port:
+            host_key = (tmp_path / "known_hosts").read_text().split(" ", 1)[1]
+            with (tmp_path / "known_hosts").open("a") as known:
+                known.write(f"[127.0.0.1]:{proxy_port} {host_key}")
+            options["known_hosts"] = asyncssh.read_known_hosts(str(tmp_path / "known_hosts"))
+            async with asyncssh.connect("127.0.0.1", proxy_port, username="scan", **options):
+                pass
+    finally:
+        asyncssh.set_debug_level(1)
+    order = client_packets(caplog.records)
+    service, login = order.index("Sent MSG_SERVICE_REQUEST"), order.index("Sent MSG_USERAUTH_REQUEST")
+    assert service < login
+    assert (login < order.index("Received MSG_SERVICE_ACCEPT")) is pipelined, order
+    assert log == (["key accepted"] if pipelined else ["listing", "key accepted", "key accepted"])

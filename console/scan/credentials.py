@@ -17,8 +17,8 @@ from typing import Any
 import asyncssh
 
 from console.errors import FieldError, PatchwatchError, ValidationError
-from console.scan.sshauth import DirectAuthClient
-from console.scan.sshauth import install as install_direct_auth
+from console.scan.sshconnect import ScanSSHClient
+from console.scan.sshconnect import install as install_scan_connections
 
 SUDO_MODES = ("none", "sudo")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -112,10 +112,11 @@ class LoadedCredential:
 
     def connect_options(self) -> dict[str, Any]:
         """Keyword arguments for ``asyncssh.connect`` that never consult anything else on this machine
-        (no ~/.ssh/config, no default key files, no agent unless the profile says so). The client is
-        :class:`~console.scan.sshauth.DirectAuthClient`: the first key is sent signed, without the two round
-        trips asyncssh spends asking first (console.scan.sshauth says why that is safe)."""
-        install_direct_auth()
+        (no ~/.ssh/config, no default key files, no X.509 trust directory, no agent unless the profile says so).
+        The client is :class:`~console.scan.sshconnect.ScanSSHClient`: the key is sent signed at once, right
+        behind the service request, and the options are built without a thread (console.scan.sshconnect says
+        why each is safe)."""
+        install_scan_connections()
         return {
             "client_keys": self.client_keys or None,
             "known_hosts": self.known_hosts,
@@ -123,8 +124,9 @@ class LoadedCredential:
             "config": None,
             "preferred_auth": "publickey",
             "x509_trusted_certs": None,
+            "x509_trusted_cert_paths": [],
             "encryption_algs": CIPHER_PREFERENCE,
-            "client_factory": DirectAuthClient,
+            "client_factory": ScanSSHClient,
         }
 
 

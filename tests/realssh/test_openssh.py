@@ -228,7 +228,7 @@ async def test_the_scan_runs_as_one_exec_under_a_real_sshd_and_sh(sshd):
 
 async def test_sshd_takes_the_login_pipelined_behind_the_service_request(sshd, caplog):
     # Behind a link 100 ms long each way, the login request leaves before the service accept is back, and sshd
-    # still logs the scan user in and runs a command (console.scan.sshauth).
+    # still logs the scan user in and runs a command (console.scan.sshconnect).
     cred = _cred(sshd)
     caplog.set_level(logging.DEBUG, logger="asyncssh")
     asyncssh.set_debug_level(3)

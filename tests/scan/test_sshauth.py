@@ -1,4 +1,5 @@
-"""The scan's SSH login: the first key goes signed at once (console.scan.sshauth), on a real asyncssh server.
+"""The scan's SSH connections (console.scan.sshconnect) on a real asyncssh server: the first key goes signed at
+once, right behind the service request, and the options are built without a worker thread.
 
 The server records what it was asked: ``password_auth_supported`` is consulted only when the server lists its
 methods (the answer to a ``none`` request or to a refused attempt), and ``validate_public_key`` once per
@@ -8,6 +9,8 @@ key checks; the direct one as one key check and no listing.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 
 import asyncssh
@@ -131,3 +134,30 @@ async def test_the_login_request_leaves_behind_the_service_request_without_waiti
     assert service < login
     assert (login < order.index("Received MSG_SERVICE_ACCEPT")) is pipelined, order
     assert log == (["key accepted"] if pipelined else ["listing", "key accepted", "key accepted"])
+
+
+class RecordingExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The loop's default executor, counting the client connection options built in it (the asyncssh server
+    in this process builds its own there too, per login)."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.client_options_built = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        if getattr(fn, "func", None) is asyncssh.SSHClientConnectionOptions:
+            self.client_options_built += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+@pytest.mark.parametrize("scan_client", [True, False], ids=["scan client", "plain asyncssh client"])
+async def test_a_scan_connection_builds_its_options_without_a_worker_thread(server, scan_client):
+    tmp_path, port, log = server
+    options = cred(tmp_path, "good").connect_options()
+    if not scan_client:
+        del options["client_factory"]  # the control: asyncssh builds them in the loop's thread pool
+    executor = RecordingExecutor()
+    asyncio.get_running_loop().set_default_executor(executor)
+    async with asyncssh.connect("127.0.0.1", port, username="scan", **options) as conn:
+        assert conn.get_extra_info("username") == "scan"
+    assert executor.client_options_built == (0 if scan_client else 1)

@@ -83,7 +83,12 @@ def clean_host_result(result: HostResult) -> HostResult:
         value = getattr(result, name)
         if isinstance(value, str):
             setattr(result, name, safe_text(value))
-    result.packages = [{k: safe_text(v) if isinstance(v, str) else v for k, v in p.items()} for p in result.packages]
+    # Package fields are thousands of short strings per run and nearly always plain ASCII: one test over all
+    # of a host's strings at once, and field by field only when something in them needs neutralising.
+    texts = "".join(v for p in result.packages for v in p.values() if isinstance(v, str))
+    if not (texts.isascii() and texts.isprintable()):
+        result.packages = [{k: safe_text(v) if isinstance(v, str) else v for k, v in p.items()}
+                           for p in result.packages]
     return result
 
 

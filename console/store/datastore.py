@@ -182,6 +182,8 @@ class DataStore:
                     appended = True  # a retry must not append them again
                 if results:
                     repos.host_results.insert_new(results)
+                else:
+                    repos.host_results.settle_index()  # results stopped coming: index the last ones now
                 if runs:
                     repos.runs.update_many(runs.values())
                 if outbox:

@@ -17,9 +17,14 @@ it does not list was never scanned).
 Monthly files are the bounded shards: a write rewrites one month (the current one, in practice), a report
 over a period reads only the months it overlaps, and retention drops whole months.
 
-Consistency: entries are added by :meth:`HostHistory.apply` in the same store call that inserts the host
-results (``HostResultRepository.insert_new``), after them. Applying is idempotent (a host's day never holds
-the same run twice), so a batch retried after a crash or a failed write repairs the index, and
+Consistency: entries are added after the host results they come from: ``HostResultRepository.insert_new``
+hands each batch to :meth:`HostHistory.defer`, and :meth:`HostHistory.apply_deferred` writes them into the
+month file once the oldest has waited a few seconds, when results stop coming, before anything reads the
+index, and at close. Why not with every batch: a month file holds the whole fleet's month (1,000 hosts
+scanned daily: about a megabyte), and the engine writes a batch every half second while a run goes, so
+indexing each batch rewrote that file twice a second for the length of every run. Applying is idempotent
+(a host's day never holds the same run twice), so a batch retried after a crash or a failed write repairs
+the index, and
 :meth:`HostHistory.catch_up` (run when the engine opens) re-applies the newest results and rebuilds the whole
 index from the results when it is missing (the ``.built`` marker is written only once a rebuild finished).
 
@@ -31,8 +36,10 @@ Not thread-safe: the store's one I/O thread (see :mod:`console.store.store`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -85,6 +92,9 @@ class HostHistory:
         self._positions: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
         #: Month files written by this object (a write = one whole-file rewrite), for tests and benchmarks.
         self.writes = 0
+        #: Results handed to :meth:`defer` and not in the files yet, and when the oldest of them came.
+        self._deferred: list[Mapping[str, Any]] = []
+        self._deferred_since = 0.0
         if not read_only and not self.directory.exists():
             self.directory.mkdir(parents=True)
             fsync_directory(self.directory.parent)
@@ -307,7 +317,34 @@ class HostHistory:
             storage.write(data)
         return removed
 
+    def defer(self, results: Iterable[Mapping[str, Any]]) -> None:
+        """Take ``results`` for the index without writing them yet (see the module docstring); anything that
+        reads the index calls :meth:`apply_deferred` first."""
+        results = list(results)
+        if results:
+            if not self._deferred:
+                self._deferred_since = time.monotonic()
+            self._deferred.extend(results)
+
+    def apply_deferred(self, *, older_than: float = 0.0) -> int:
+        """Write the deferred results into the index, if the oldest of them has waited ``older_than`` seconds
+        (by default whatever their age); returns how many entries were added. A failed write keeps them
+        deferred for the next call (applying is idempotent)."""
+        if not self._deferred or time.monotonic() - self._deferred_since < older_than:
+            return 0
+        pending, self._deferred = self._deferred, []
+        try:
+            return self.apply(pending)
+        except BaseException:
+            self._deferred[:0] = pending
+            raise
+
     def close(self) -> None:
+        if not self.read_only:
+            # What cannot be written now (a full disk) is re-applied from the results when the store opens
+            # next (HostHistoryRepository.catch_up): closing never fails on it.
+            with contextlib.suppress(StoreError, OSError):
+                self.apply_deferred()
         for storage in self._open.values():
             storage.close()
         self._open.clear()

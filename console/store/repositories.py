@@ -39,6 +39,8 @@ _HOST_RESULTS = "host_results"
 _OUTBOX = "outbox"
 # Monthly files of slim per-host entries (console.store.history): what coverage reports read.
 _HOST_HISTORY = "host_history"
+#: How long host results may wait for the history index while results keep coming (seconds).
+INDEX_DELAY = 5.0
 
 Doc = dict[str, Any]
 
@@ -133,9 +135,16 @@ class HostResultRepository:
         fresh = [d for d in results if d["id"] not in table]
         if fresh:
             table.insert_many(fresh, copies=False)
-        # The history index in the same batch, after the results: a crash in between leaves the index behind
-        # (repaired by HostHistoryRepository.catch_up), never ahead. Idempotent, so a retried batch repairs it.
-        self._store.history(_HOST_HISTORY).apply(results)
+        # The history index after the results, a few seconds behind (console.store.history says why): a crash
+        # in between leaves the index behind (repaired by HostHistoryRepository.catch_up), never ahead.
+        # Idempotent, so a retried batch repairs it.
+        index = self._store.history(_HOST_HISTORY)
+        index.defer(results)
+        index.apply_deferred(older_than=INDEX_DELAY)
+
+    def settle_index(self) -> None:
+        """No more results are coming for now: the history index takes the deferred ones at once."""
+        self._store.history(_HOST_HISTORY).apply_deferred()
 
     def of_run(self, run_id: str) -> list[HostResult]:
         return [HostResult.from_dict(d) for d in self._store.sharded(_HOST_RESULTS).find_by("run_id", run_id)]
@@ -149,7 +158,10 @@ class HostHistoryRepository:
 
     @property
     def index(self) -> HostHistory:
-        return self._store.history(_HOST_HISTORY)
+        """The index, level with every host result stored so far (deferred entries are written first)."""
+        index = self._store.history(_HOST_HISTORY)
+        index.apply_deferred()
+        return index
 
     def catch_up(self) -> int:
         """Bring the index level with the stored results; returns how many entries were added.

@@ -592,8 +592,9 @@ class Store:
             )
 
     def close(self) -> None:
-        """Release every file's in-memory copy. Writes are durable as soon as each call returns, so closing
-        flushes nothing; it only frees memory. Safe to call twice."""
+        """Release every file's in-memory copy. Writes are durable as soon as each call returns; the one thing
+        closing writes is the host-history index's deferred entries (console.store.history), which a crash
+        would leave to be re-applied from the results at the next open. Safe to call twice."""
         if self._closed:
             return
         self._closed = True

@@ -24,9 +24,9 @@ index, and at close. Why not with every batch: a month file holds the whole flee
 scanned daily: about a megabyte), and the engine writes a batch every half second while a run goes, so
 indexing each batch rewrote that file twice a second for the length of every run. Applying is idempotent
 (a host's day never holds the same run twice), so a batch retried after a crash or a failed write repairs
-the index, and
-:meth:`HostHistory.catch_up` (run when the engine opens) re-applies the newest results and rebuilds the whole
-index from the results when it is missing (the ``.built`` marker is written only once a rebuild finished).
+the index, and ``HostHistoryRepository.catch_up`` (run when the engine opens) re-applies the newest results
+and rebuilds the whole index from the results when it is missing (the ``.built`` marker is written only once
+a rebuild finished).
 
 Only final scan outcomes are indexed: ``ok`` and ``failed``. ``skipped`` and ``cancelled`` hosts were never
 scanned, so they say nothing about coverage.

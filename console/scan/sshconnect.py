@@ -129,6 +129,7 @@ class _DirectFirstAuth(ClientAuth):
             # algorithm chosen from the server's server-sig-algs); it is not offered again if refused.
             keypair = await conn.public_key_auth_requested()
             if keypair is not None:
+                conn.logger.debug1("Signing request with %s key, sent without asking first", keypair.algorithm)
                 await conn.send_userauth_request(_PUBLICKEY, Boolean(True), String(keypair.algorithm),
                                                  String(keypair.public_data), key=keypair, trivial=False)
                 return

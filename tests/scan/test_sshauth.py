@@ -48,10 +48,11 @@ async def server(tmp_path):
     host_key = asyncssh.generate_private_key("ssh-ed25519")
     good = asyncssh.generate_private_key("ssh-ed25519")
     bad = asyncssh.generate_private_key("ssh-ed25519")
-    for name, key in (("good", good), ("bad", bad)):
+    rsa = asyncssh.generate_private_key("ssh-rsa", key_size=2048)
+    for name, key in (("good", good), ("bad", bad), ("rsa", rsa)):
         key.write_private_key(tmp_path / name)
     log: list[str] = []
-    accepted = {good.public_data}
+    accepted = {good.public_data, rsa.public_data}
     listener = await asyncssh.listen("127.0.0.1", 0, server_host_keys=[host_key],
                                      server_factory=lambda: RecordingServer(accepted, log))
     port = listener.sockets[0].getsockname()[1]
@@ -74,6 +75,18 @@ async def test_the_first_key_is_sent_signed_without_a_none_request_or_a_query(se
     async with asyncssh.connect("127.0.0.1", port, username="scan", **cred(tmp_path, "good").connect_options()):
         pass
     assert log == ["key accepted"]
+
+
+async def test_an_rsa_key_is_signed_with_an_algorithm_the_server_named(server, caplog):
+    # The login leaves before the service accept but after the server's extension list, whose
+    # server-sig-algs tells which RSA signature the server takes: one attempt, accepted, never ssh-rsa (SHA-1).
+    tmp_path, port, log = server
+    caplog.set_level(logging.DEBUG, logger="asyncssh")
+    async with asyncssh.connect("127.0.0.1", port, username="scan", **cred(tmp_path, "rsa").connect_options()):
+        pass
+    assert log == ["key accepted"]
+    signed = [r.getMessage() for r in caplog.records if "Signing request with" in r.getMessage()]
+    assert signed and all("rsa-sha2-" in m for m in signed), signed
 
 
 async def test_a_refused_first_key_falls_back_to_the_remaining_keys(server):

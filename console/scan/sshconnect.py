@@ -80,37 +80,37 @@ class ScanSSHClient(asyncssh.SSHClient):
         _pipeline_login(conn)
 
 
-def _pipeline_login(conn: asyncssh.SSHClientConnection) -> None:
-    """Start the login of ``conn`` when the server's extension list arrives instead of when its service accept
+def _pipeline_login(ssh_conn: asyncssh.SSHClientConnection) -> None:
+    """Start the login of ``ssh_conn`` when the server's extension list arrives instead of when its service accept
     does (the module's docstring says why that is safe); the accept is then only checked."""
-    handlers = dict(conn._packet_handlers)
+    handlers = dict(ssh_conn._packet_handlers)
     process_ext_info = handlers[MSG_EXT_INFO]
     process_service_accept = handlers[MSG_SERVICE_ACCEPT]
     started_early = False
 
-    def on_ext_info(c: asyncssh.SSHClientConnection, pkttype: int, pktid: int, packet: SSHPacket) -> None:
+    def on_ext_info(ssh_conn: asyncssh.SSHClientConnection, pkttype: int, pktid: int, packet: SSHPacket) -> None:
         nonlocal started_early
-        process_ext_info(c, pkttype, pktid, packet)
+        process_ext_info(ssh_conn, pkttype, pktid, packet)
         # Only the first extension list, after the first key exchange: the service request is out, no
         # login has begun (a later list, after a re-key or the login, changes nothing here).
-        if c._next_service == _USERAUTH_SERVICE and not (c._auth_in_progress or c._auth_complete):
+        if ssh_conn._next_service == _USERAUTH_SERVICE and not (ssh_conn._auth_in_progress or ssh_conn._auth_complete):
             started_early = True
-            c.logger.info("Beginning auth for user %s, behind the service request", c._username)
-            c._auth_in_progress = True
-            c.get_owner().begin_auth(c._username)
-            c.try_next_auth()
+            ssh_conn.logger.info("Beginning auth for user %s, behind the service request", ssh_conn._username)
+            ssh_conn._auth_in_progress = True
+            ssh_conn.get_owner().begin_auth(ssh_conn._username)
+            ssh_conn.try_next_auth()
 
-    def on_service_accept(c: asyncssh.SSHClientConnection, pkttype: int, pktid: int, packet: SSHPacket) -> None:
+    def on_service_accept(ssh_conn: asyncssh.SSHClientConnection, pkttype: int, pktid: int, packet: SSHPacket) -> None:
         if not started_early:
-            process_service_accept(c, pkttype, pktid, packet)
+            process_service_accept(ssh_conn, pkttype, pktid, packet)
             return
         service = packet.get_string()
         packet.check_end()
-        if service != c._next_service:
+        if service != ssh_conn._next_service:
             raise asyncssh.ServiceNotAvailable("Unexpected service in service accept")
-        c._next_service = None  # the login is already under way
+        ssh_conn._next_service = None  # the login is already under way
 
-    conn._packet_handlers = {**handlers, MSG_EXT_INFO: on_ext_info, MSG_SERVICE_ACCEPT: on_service_accept}
+    ssh_conn._packet_handlers = {**handlers, MSG_EXT_INFO: on_ext_info, MSG_SERVICE_ACCEPT: on_service_accept}
 
 
 class _DirectFirstAuth(ClientAuth):

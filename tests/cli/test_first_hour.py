@@ -217,8 +217,11 @@ def test_ctrl_c_in_run_wait_says_what_happened_to_the_run(tmp_path: Path, silent
     task.write_text('name = "hangs"\n[schedule]\ncron = "0 0 3 * * ?"\n[job.params]\nconnect_timeout = 600\n'
                     '[targets]\ngroups = ["all"]\n')
     assert patchwatch("task", "add", "--file", str(task), data=path).returncode == 0
+    # Ctrl+C as a terminal delivers it: a suite started in the background (``.ci/run &``) hands its children
+    # SIGINT ignored, as shells do for background jobs, and a process started so rightly ignores Ctrl+C.
     proc = subprocess.Popen([sys.executable, "-m", "console", "--data-dir", str(path), "run", "hangs", "--wait"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout is not None
     seen = []
     for line in proc.stdout:
